@@ -1,0 +1,487 @@
+#include "aiclient/server/server.hpp"
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include "aiclient/protocol/errors.hpp"
+#include "aiclient/server/handler.hpp"
+#include "aiclient/server/router.hpp"
+#include "aiclient/upstream/client.hpp"
+
+namespace aiclient::server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using asio::ip::tcp;
+using std::chrono::milliseconds;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+class session;
+
+// One worker thread: its own io_context, acceptor and upstream client.
+struct worker {
+  asio::io_context ioc{1};
+  std::optional<tcp::acceptor> acceptor;
+  std::unique_ptr<upstream::client> upstream;
+  std::list<session*> sessions;  // touched only on this worker's thread
+  std::thread thread;
+};
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id(16, '0');
+  auto v = rng();
+  for (auto& c : id) {
+    c = hex[v & 15];
+    v >>= 4;
+  }
+  return id;
+}
+
+}  // namespace
+
+struct server::impl {
+  config::settings settings;
+  pool::pools pools;
+  std::unique_ptr<asio::ssl::context> tls;
+  std::unique_ptr<prompt_log> prompts;
+  std::atomic<int> connections{0};
+  std::atomic<int> active{0};
+  std::atomic<bool> draining{false};
+  std::atomic<bool> stopping{false};
+  std::uint16_t port = 0;
+  std::mutex stopper_mutex;
+  std::thread stopper;
+  // Last: destroyed first, while everything its pending coroutines reference still exists.
+  std::vector<std::unique_ptr<worker>> workers;
+
+  awaitable<void> accept_loop(worker& w);
+};
+
+namespace {
+
+// The client side of one connection, and the client_channel handlers write to.
+class session final : public client_channel {
+ public:
+  session(server::impl& s, worker& w, tcp::socket sock)
+      : s_(s), w_(w), stream_(std::move(sock)) {}
+
+  awaitable<void> run();
+
+  // --- client_channel ---
+  awaitable<bool> send_response(int status, std::vector<header> headers, std::string body) override;
+  awaitable<bool> begin_stream(int status, std::vector<header> headers) override;
+  awaitable<bool> send_chunk(std::string_view data) override;
+  awaitable<bool> end_stream() override;
+  upstream::cancel_token& disconnect_token() override { return watch_->token; }
+  bool started() const override { return started_; }
+  std::uint64_t bytes_sent() const override { return bytes_; }
+
+  bool idle() const { return idle_; }
+  void close_now() {
+    beast::error_code ec;
+    stream_.socket().close(ec);
+  }
+
+ private:
+  // Watches the client socket while a handler runs: EOF or reset cancels the token.
+  struct watch_state {
+    upstream::cancel_token token;
+    bool done = false;
+    int fd = -1;
+  };
+  void arm_watch(std::shared_ptr<watch_state> st);
+  void finish_watch();
+
+  awaitable<bool> write_simple_error(protocol::wire_protocol proto, int status, std::string_view msg);
+  template <class Message>
+  void set_common(Message& m, std::vector<header>& headers);
+
+  server::impl& s_;
+  worker& w_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buf_;
+  std::shared_ptr<watch_state> watch_ = std::make_shared<watch_state>();
+  std::string request_id_;
+  bool keep_alive_ = true;
+  bool started_ = false;
+  bool write_failed_ = false;
+  bool idle_ = true;
+  std::uint64_t bytes_ = 0;
+};
+
+template <class Message>
+void session::set_common(Message& m, std::vector<header>& headers) {
+  for (auto& [name, value] : headers) m.set(name, value);
+  m.set(http::field::server, "aiclient-server");
+  m.set("x-request-id", request_id_);
+  m.keep_alive(keep_alive_ && !s_.draining.load());
+}
+
+awaitable<bool> session::send_response(int status, std::vector<header> headers, std::string body) {
+  if (write_failed_ || started_) co_return false;
+  started_ = true;
+  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+  set_common(res, headers);
+  bytes_ += body.size();
+  res.body() = std::move(body);
+  res.prepare_payload();
+  if (!res.keep_alive()) keep_alive_ = false;
+  stream_.expires_after(milliseconds(s_.settings.write_timeout_ms));
+  auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
+  if (ec) write_failed_ = true;
+  co_return !ec;
+}
+
+awaitable<bool> session::begin_stream(int status, std::vector<header> headers) {
+  if (write_failed_ || started_) co_return false;
+  started_ = true;
+  http::response<http::empty_body> res{static_cast<http::status>(status), 11};
+  set_common(res, headers);
+  res.chunked(true);
+  if (!res.keep_alive()) keep_alive_ = false;
+  http::response_serializer<http::empty_body> sr{res};
+  stream_.expires_after(milliseconds(s_.settings.write_timeout_ms));
+  auto [ec, n] = co_await http::async_write_header(stream_, sr, use_tuple);
+  if (ec) write_failed_ = true;
+  co_return !ec;
+}
+
+awaitable<bool> session::send_chunk(std::string_view data) {
+  if (write_failed_ || !started_) co_return false;
+  if (data.empty()) co_return true;
+  bytes_ += data.size();
+  stream_.expires_after(milliseconds(s_.settings.write_timeout_ms));
+  auto [ec, n] = co_await asio::async_write(
+      stream_, http::make_chunk(asio::const_buffer(data.data(), data.size())), use_tuple);
+  if (ec) write_failed_ = true;
+  co_return !ec;
+}
+
+awaitable<bool> session::end_stream() {
+  if (write_failed_ || !started_) co_return false;
+  stream_.expires_after(milliseconds(s_.settings.write_timeout_ms));
+  auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), use_tuple);
+  if (ec) write_failed_ = true;
+  co_return !ec;
+}
+
+void session::arm_watch(std::shared_ptr<watch_state> st) {
+  stream_.socket().async_wait(tcp::socket::wait_read, [st](const boost::system::error_code& ec) {
+    if (st->done || ec) return;
+    char c;
+    const auto n = ::recv(st->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      st->token.cancel();  // the client closed or reset the connection
+    }
+    // n > 0: the client sent more (pipelining); stop watching. EAGAIN: spurious, ignore.
+  });
+}
+
+void session::finish_watch() {
+  watch_->done = true;
+  watch_->token.clear_callback();
+  beast::error_code ec;
+  stream_.socket().cancel(ec);  // only the watch is pending here
+}
+
+awaitable<bool> session::write_simple_error(protocol::wire_protocol proto, int status,
+                                            std::string_view msg) {
+  keep_alive_ = false;
+  std::vector<header> headers;
+  headers.emplace_back("content-type", "application/json");
+  co_return co_await send_response(status, std::move(headers), protocol::error_body(proto, status, msg));
+}
+
+awaitable<void> session::run() {
+  const auto& cfg = s_.settings;
+  ++s_.connections;
+  auto self_it = w_.sessions.insert(w_.sessions.end(), this);
+  beast::error_code ignored;
+  stream_.socket().set_option(tcp::no_delay(true), ignored);
+
+  for (bool first = true;; first = false) {
+    if (s_.draining) break;
+    idle_ = true;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
+    // No body limit while the header is read (Beast would fail the header on a large
+    // Content-Length with a bare error); it is checked below and set before the body is read.
+    parser.body_limit(boost::none);
+    stream_.expires_after(milliseconds(first ? cfg.header_timeout_ms : cfg.keep_alive_timeout_ms));
+    auto [ec, n] = co_await http::async_read_header(stream_, buf_, parser, use_tuple);
+    idle_ = false;
+    started_ = false;
+    write_failed_ = false;
+    bytes_ = 0;
+    keep_alive_ = true;
+    request_id_ = new_request_id();
+    const auto t0 = std::chrono::steady_clock::now();
+    if (ec) {
+      if (ec == beast::error::timeout && parser.got_some()) {
+        co_await write_simple_error(protocol::wire_protocol::openai, 408, "request header timeout");
+      } else if (ec == http::error::header_limit) {
+        co_await write_simple_error(protocol::wire_protocol::openai, 431,
+                                    "request header larger than MAX_HEADER_BYTES");
+      } else if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
+                 ec != asio::error::operation_aborted && ec != asio::error::connection_reset &&
+                 ec != asio::error::eof && ec != asio::error::bad_descriptor && parser.got_some()) {
+        co_await write_simple_error(protocol::wire_protocol::openai, 400,
+                                    "malformed HTTP request: " + ec.message());
+      }
+      break;
+    }
+
+    ++s_.active;
+    struct active_guard {
+      std::atomic<int>& a;
+      ~active_guard() { --a; }
+    } guard{s_.active};
+
+    auto& hdr = parser.get();
+    incoming_request req;
+    req.id = request_id_;
+    req.method = std::string(hdr.method_string());
+    req.target = std::string(hdr.target());
+    std::tie(req.path, req.query) = split_target(req.target);
+    for (const auto& f : hdr) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    const auto proto =
+        match_route(req.method, req.path, !req.header_value("anthropic-version").empty()).proto;
+
+    if (const auto cl = parser.content_length(); cl && *cl > cfg.max_body_bytes) {
+      co_await write_simple_error(proto, 413,
+                                  "request body of " + std::to_string(*cl) +
+                                      " bytes exceeds MAX_BODY_BYTES (" +
+                                      std::to_string(cfg.max_body_bytes) + ")");
+      break;
+    }
+    parser.body_limit(cfg.max_body_bytes);
+    if (!parser.is_done()) {
+      if (beast::iequals(hdr[http::field::expect], "100-continue")) {
+        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+        stream_.expires_after(milliseconds(cfg.write_timeout_ms));
+        auto [wec, wn] = co_await asio::async_write(stream_, asio::buffer(cont), use_tuple);
+        if (wec) break;
+      }
+      stream_.expires_after(milliseconds(cfg.body_timeout_ms));
+      auto [bec, bn] = co_await http::async_read(stream_, buf_, parser, use_tuple);
+      if (bec) {
+        if (bec == http::error::body_limit)
+          co_await write_simple_error(proto, 413, "request body exceeds MAX_BODY_BYTES (" +
+                                                      std::to_string(cfg.max_body_bytes) + ")");
+        else if (bec == beast::error::timeout)
+          co_await write_simple_error(proto, 408, "request body timeout");
+        else if (bec != http::error::end_of_stream && bec != asio::error::eof &&
+                 bec != asio::error::connection_reset)
+          co_await write_simple_error(proto, 400, "malformed HTTP request body: " + bec.message());
+        break;
+      }
+    }
+    req.body = std::move(parser.get().body());
+    keep_alive_ = hdr.keep_alive() && !s_.draining;
+    const std::size_t bytes_in = req.body.size();
+
+    watch_ = std::make_shared<watch_state>();
+    watch_->fd = stream_.socket().native_handle();
+    arm_watch(watch_);
+    stream_.expires_never();
+
+    handler_env env{cfg, s_.pools, *w_.upstream, s_.prompts.get()};
+    access_record rec;
+    bool internal_error = false;
+    try {
+      co_await handle_request(env, req, *this, rec);
+    } catch (const std::exception& e) {
+      spdlog::error("[{}] internal error: {}", request_id_, e.what());
+      rec.error = "internal error";
+      internal_error = true;
+    }
+    if (internal_error) {
+      if (!started_) {
+        rec.status = 500;
+        co_await write_simple_error(proto, 500, "internal error");
+      } else {
+        write_failed_ = true;  // a half-written response: the connection must close
+      }
+    }
+    const bool client_gone = watch_->token.cancelled();
+    finish_watch();
+    if (!started_ && !client_gone && !write_failed_) {
+      rec.status = 500;
+      co_await write_simple_error(proto, 500, "no response was produced");
+    }
+
+    const auto total = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - t0);
+    spdlog::info(
+        "[{}] {} {} route={} provider={} instance={} status={} upstream_ms={:.1f} total_ms={:.1f} "
+        "in={} out={}{}{}",
+        request_id_, req.method, req.path, rec.route, rec.provider.empty() ? "-" : rec.provider,
+        rec.instance.empty() ? "-" : rec.instance, client_gone && !started_ ? 499 : rec.status,
+        rec.upstream_latency.count() < 0 ? 0.0 : rec.upstream_latency.count() / 1000.0,
+        total.count() / 1000.0, bytes_in, bytes_, rec.error.empty() ? "" : " error=", rec.error);
+
+    if (client_gone || write_failed_ || !keep_alive_) break;
+  }
+
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.socket().close(ignored);
+  w_.sessions.erase(self_it);
+  --s_.connections;
+}
+
+}  // namespace
+
+awaitable<void> server::impl::accept_loop(worker& w) {
+  for (;;) {
+    auto [ec, sock] = co_await w.acceptor->async_accept(use_tuple);
+    if (ec) {
+      if (!w.acceptor->is_open() || ec == asio::error::operation_aborted) co_return;
+      // Out of descriptors or similar: back off a little instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer t(w.ioc, milliseconds(50));
+      co_await t.async_wait(use_tuple);
+      continue;
+    }
+    if (connections.load() >= settings.max_connections) {
+      static constexpr std::string_view busy =
+          "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: "
+          "83\r\nconnection: close\r\n\r\n"
+          R"({"error":{"message":"too many connections","type":"service_unavailable","code":null}})";
+      beast::error_code ig;
+      sock.non_blocking(true, ig);
+      sock.write_some(asio::buffer(busy), ig);
+      sock.close(ig);
+      continue;
+    }
+    auto s = std::make_shared<session>(*this, w, std::move(sock));
+    asio::co_spawn(w.ioc, [s]() -> awaitable<void> { co_await s->run(); }, asio::detached);
+  }
+}
+
+server::server(config::settings s, pool::pools p) : impl_(std::make_unique<impl>()) {
+  impl_->settings = std::move(s);
+  impl_->pools = std::move(p);
+  impl_->prompts =
+      std::make_unique<prompt_log>(impl_->settings.log_prompts, impl_->settings.prompt_log_base_name);
+}
+
+server::~server() {
+  request_stop();
+  wait();
+}
+
+void server::start() {
+  auto& s = *impl_;
+  s.tls = upstream::make_client_tls_context(s.settings.upstream_ca_file);
+  int n = s.settings.threads > 0 ? s.settings.threads
+                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  upstream::options uo;
+  uo.connect_timeout = milliseconds(s.settings.upstream_connect_timeout_ms);
+  uo.first_byte_timeout = milliseconds(s.settings.upstream_first_byte_timeout_ms);
+  uo.idle_timeout = milliseconds(s.settings.upstream_idle_timeout_ms);
+  uo.max_idle_per_host = static_cast<std::size_t>(s.settings.upstream_max_idle_connections);
+  uo.proxy_url = s.settings.proxy_url;
+
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(s.settings.host == "localhost" ? "127.0.0.1" : s.settings.host, ec);
+  if (ec) throw std::runtime_error("HOST " + s.settings.host + " is not an IP address");
+  tcp::endpoint ep(addr, s.settings.port);
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<worker>();
+    w->acceptor.emplace(w->ioc);
+    auto& acc = *w->acceptor;
+    acc.open(ep.protocol(), ec);
+    if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      int one = 1;
+      if (::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        ec.assign(errno, boost::system::system_category());
+    }
+    if (!ec) acc.bind(ep, ec);
+    if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      throw std::runtime_error("cannot listen on " + s.settings.host + ":" + std::to_string(ep.port()) +
+                               ": " + ec.message());
+    if (i == 0) {
+      ep.port(acc.local_endpoint().port());  // the others share the (maybe picked) port
+      s.port = ep.port();
+    }
+    w->upstream = std::make_unique<upstream::client>(w->ioc.get_executor(), *s.tls, uo);
+    s.workers.push_back(std::move(w));
+  }
+  for (auto& w : s.workers) {
+    asio::co_spawn(w->ioc, s.accept_loop(*w), asio::detached);
+    w->thread = std::thread([wp = w.get()] {
+      for (;;) {
+        try {
+          wp->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("worker: unexpected exception: {}", e.what());
+        }
+      }
+    });
+  }
+}
+
+std::uint16_t server::port() const noexcept { return impl_->port; }
+int server::open_connections() const noexcept { return impl_->connections.load(); }
+int server::active_requests() const noexcept { return impl_->active.load(); }
+
+void server::request_stop() {
+  auto& s = *impl_;
+  if (s.stopping.exchange(true)) return;
+  s.draining = true;
+  std::lock_guard lock(s.stopper_mutex);
+  // The stopper exists before any worker can run out of work, so wait() always joins it.
+  s.stopper = std::thread([&s] {
+    const auto deadline = std::chrono::steady_clock::now() + milliseconds(s.settings.shutdown_grace_ms);
+    while (s.connections.load() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(milliseconds(10));
+    if (s.connections.load() > 0)
+      spdlog::warn("shutdown: {} connection(s) still open after SHUTDOWN_GRACE_MS, closing them",
+                   s.connections.load());
+    for (auto& w : s.workers) w->ioc.stop();
+  });
+  for (auto& w : s.workers) {
+    asio::post(w->ioc, [wp = w.get()] {
+      beast::error_code ec;
+      if (wp->acceptor) wp->acceptor->close(ec);
+      for (session* ss : wp->sessions)
+        if (ss->idle()) ss->close_now();
+      wp->upstream->close_idle();
+    });
+  }
+}
+
+void server::wait() {
+  auto& s = *impl_;
+  for (auto& w : s.workers)
+    if (w->thread.joinable()) w->thread.join();
+  std::lock_guard lock(s.stopper_mutex);
+  if (s.stopper.joinable()) s.stopper.join();
+}
+
+}  // namespace aiclient::server

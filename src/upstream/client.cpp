@@ -1,0 +1,748 @@
+// The upstream HTTP/1.1 client: the one Beast translation unit of this area.
+#include "aiclient/upstream/client.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cerrno>
+#include <deque>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "aiclient/util/strings.hpp"
+
+namespace aiclient::upstream {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using clock_type = std::chrono::steady_clock;
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t piece_size = 16 * 1024;
+constexpr int max_interim_responses = 8;
+
+using tls_stream = ssl::stream<beast::tcp_stream>;
+using response_parser = http::response_parser<http::buffer_body>;
+using request_message = http::request<http::string_body>;
+
+/// One connection to an upstream (or a tunnel through the proxy to it).
+struct connection {
+  std::optional<beast::tcp_stream> plain;  ///< set for http (and while connecting)
+  std::unique_ptr<tls_stream> tls;         ///< set for https once the TCP part is up
+  beast::flat_buffer buffer;               ///< bytes read past the last parsed message
+  std::string key;                         ///< pool key
+  std::string authority;                   ///< "host:port" of the target, for messages
+  clock_type::time_point idle_since{};
+
+  beast::tcp_stream& tcp() { return tls ? tls->next_layer() : *plain; }
+  /// Closes the socket: pending operations complete with an error.
+  void close() { tcp().close(); }
+};
+
+/// Runs `f` on whichever stream the connection has.
+template <class F>
+auto with_stream(connection& c, F&& f) -> decltype(f(*c.plain)) {
+  if (c.tls) return f(*c.tls);
+  return f(*c.plain);
+}
+
+/// Registers a cancel callback for the life of one operation.
+class callback_guard {
+ public:
+  callback_guard(cancel_token* token, std::function<void()> f) : token_(token) {
+    if (token_) token_->set_callback(std::move(f));
+  }
+  ~callback_guard() {
+    if (token_) token_->clear_callback();
+  }
+  callback_guard(const callback_guard&) = delete;
+  callback_guard& operator=(const callback_guard&) = delete;
+
+ private:
+  cancel_token* token_;
+};
+
+/// Idle keep-alive connections of one client, shared with its responses through weak_ptr.
+struct pool_state {
+  std::size_t max_idle = 0;
+  std::chrono::milliseconds keepalive{0};
+  std::unordered_map<std::string, std::deque<std::unique_ptr<connection>>> idle;
+
+  std::size_t count() const noexcept {
+    std::size_t n = 0;
+    for (const auto& [key, list] : idle) n += list.size();
+    return n;
+  }
+
+  void release(std::unique_ptr<connection> c) {
+    if (max_idle == 0) {
+      c->close();
+      return;
+    }
+    c->tcp().expires_never();
+    c->idle_since = clock_type::now();
+    auto& list = idle[c->key];
+    while (list.size() >= max_idle) {
+      list.front()->close();
+      list.pop_front();
+    }
+    list.push_back(std::move(c));
+  }
+
+  /// The most recently used live connection for `key`, or null.
+  std::unique_ptr<connection> take(const std::string& key) {
+    auto it = idle.find(key);
+    if (it == idle.end()) return nullptr;
+    auto& list = it->second;
+    std::unique_ptr<connection> found;
+    auto now = clock_type::now();
+    while (!list.empty()) {
+      auto c = std::move(list.back());
+      list.pop_back();
+      if (now - c->idle_since > keepalive) {
+        // The newest is too old, so are all the others.
+        c->close();
+        for (auto& other : list) other->close();
+        list.clear();
+        break;
+      }
+      if (!looks_alive(*c)) {
+        c->close();
+        continue;
+      }
+      found = std::move(c);
+      break;
+    }
+    if (list.empty()) idle.erase(it);
+    return found;
+  }
+
+  void close_all() {
+    for (auto& [key, list] : idle) {
+      for (auto& c : list) c->close();
+    }
+    idle.clear();
+  }
+
+  /// A cheap check that the upstream has not closed an idle connection: a non-blocking
+  /// peek that sees end-of-stream (or an error) means it is gone. Unexpected bytes on an
+  /// idle plain connection also disqualify it; TLS may carry records (session tickets).
+  static bool looks_alive(connection& c) {
+    auto& sock = c.tcp().socket();
+    if (!sock.is_open()) return false;
+    char b;
+    ssize_t n = ::recv(sock.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return false;
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    return c.tls != nullptr;
+  }
+};
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+/// Host header value: the port is left out when it is the scheme's default.
+std::string host_header(const url& u) {
+  bool default_port = (u.tls() && u.port == 443) || (!u.tls() && u.port == 80);
+  if (!default_port) return u.authority();
+  if (u.host.find(':') != std::string::npos) return "[" + u.host + "]";
+  return u.host;
+}
+
+bool is_token_char(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!is_token_char(c)) return false;
+  }
+  return true;
+}
+
+bool is_field_value(std::string_view s) {
+  for (char c : s) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
+/// True for errors that mean "the peer closed or reset the connection".
+bool is_disconnect(const error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::error::connection_aborted || ec == ssl::error::stream_truncated;
+}
+
+/// Maps a read or write error (not an abort) to a failure.
+failure classify(const error_code& ec, failure timeout_kind) {
+  if (ec == beast::error::timeout) return timeout_kind;
+  if (ec == http::error::header_limit || ec == http::error::body_limit ||
+      ec == http::error::buffer_overflow) {
+    return failure::too_large;
+  }
+  if (is_disconnect(ec) || ec == http::error::partial_message) return failure::closed;
+  if (ec.category() == http::make_error_code(http::error::bad_version).category()) {
+    return failure::protocol;
+  }
+  return failure::closed;
+}
+
+std::string ms_text(std::chrono::milliseconds d) {
+  return std::to_string(d.count()) + " ms";
+}
+
+/// The response: owns the connection and the parser until it is destroyed.
+class response_impl final : public response {
+ public:
+  response_impl(std::unique_ptr<connection> conn, std::unique_ptr<response_parser> parser,
+                std::weak_ptr<pool_state> pool, cancel_token* cancel,
+                std::chrono::milliseconds idle_timeout)
+      : conn_(std::move(conn)),
+        parser_(std::move(parser)),
+        pool_(std::move(pool)),
+        cancel_(cancel),
+        idle_timeout_(idle_timeout) {}
+
+  ~response_impl() override {
+    if (!conn_) return;
+    bool reusable = !aborted_ && error_ == failure::none && parser_->is_done() &&
+                    parser_->keep_alive() && conn_->buffer.size() == 0;
+    if (reusable) {
+      if (auto pool = pool_.lock()) {
+        pool->release(std::move(conn_));
+        return;
+      }
+    }
+    conn_->close();
+  }
+
+  int status() const noexcept override { return static_cast<int>(parser_->get().result_int()); }
+
+  std::string_view header_value(std::string_view name) const override {
+    const auto& msg = parser_->get();
+    auto it = msg.find(name);
+    if (it == msg.end()) return {};
+    return it->value();
+  }
+
+  std::vector<header> headers() const override {
+    std::vector<header> out;
+    for (const auto& f : parser_->get()) {
+      out.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    }
+    return out;
+  }
+
+  asio::awaitable<std::pair<failure, std::string_view>> read_some() override {
+    try {
+      co_return co_await read_piece();
+    } catch (const std::exception& e) {
+      spdlog::error("upstream {}: unexpected error while reading the body: {}", conn_->authority,
+                    e.what());
+      fail(failure::closed);
+      co_return std::pair{failure::closed, std::string_view{}};
+    }
+  }
+
+  asio::awaitable<std::pair<failure, std::string>> read_all(std::size_t limit) override {
+    std::string out;
+    if (auto len = parser_->content_length()) {
+      if (*len > limit && !parser_->is_done()) {
+        fail(failure::too_large);
+        co_return std::pair{failure::too_large, std::move(out)};
+      }
+      out.reserve(static_cast<std::size_t>(*len));
+    }
+    for (;;) {
+      auto [f, piece] = co_await read_some();
+      if (f != failure::none) co_return std::pair{f, std::move(out)};
+      if (piece.empty()) co_return std::pair{failure::none, std::move(out)};
+      if (piece.size() > limit - out.size()) {
+        out.append(piece.substr(0, limit - out.size()));
+        fail(failure::too_large);
+        co_return std::pair{failure::too_large, std::move(out)};
+      }
+      out.append(piece);
+    }
+  }
+
+  void abort() override {
+    aborted_ = true;
+    if (conn_) conn_->close();
+  }
+
+ private:
+  void fail(failure f) {
+    if (error_ == failure::none) error_ = f;
+    conn_->close();
+  }
+
+  asio::awaitable<std::pair<failure, std::string_view>> read_piece() {
+    using result = std::pair<failure, std::string_view>;
+    if (aborted_ || (cancel_ && cancel_->cancelled())) {
+      abort();
+      co_return result{failure::aborted, {}};
+    }
+    if (error_ != failure::none) co_return result{error_, {}};
+    if (parser_->is_done()) co_return result{failure::none, {}};
+
+    callback_guard guard(cancel_, [this] { abort(); });
+    auto& body = parser_->get().body();
+    for (;;) {
+      body.data = piece_.data();
+      body.size = piece_.size();
+      body.more = true;
+      conn_->tcp().expires_after(idle_timeout_);
+      auto [ec, n] = co_await with_stream(*conn_, [&](auto& s) {
+        return http::async_read_some(s, conn_->buffer, *parser_, use_tuple);
+      });
+      if (aborted_) co_return result{failure::aborted, {}};
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec == ssl::error::stream_truncated && parser_->need_eof()) {
+        // A body delimited by the end of the connection: the peer skipped close_notify.
+        error_code eof_ec;
+        parser_->put_eof(eof_ec);
+        if (!eof_ec) ec = {};
+      }
+      std::size_t got = piece_.size() - body.size;
+      if (ec) {
+        failure f = classify(ec, failure::idle_timeout);
+        fail(f);
+        if (f == failure::idle_timeout) {
+          spdlog::debug("upstream {}: body stalled for {}", conn_->authority,
+                        ms_text(idle_timeout_));
+        } else {
+          spdlog::debug("upstream {}: body read failed: {}", conn_->authority, ec.message());
+        }
+        co_return result{f, {}};
+      }
+      if (got > 0) co_return result{failure::none, std::string_view(piece_.data(), got)};
+      if (parser_->is_done()) {
+        conn_->tcp().expires_never();
+        co_return result{failure::none, {}};
+      }
+    }
+  }
+
+  std::unique_ptr<connection> conn_;
+  std::unique_ptr<response_parser> parser_;
+  std::weak_ptr<pool_state> pool_;
+  cancel_token* cancel_;
+  std::chrono::milliseconds idle_timeout_;
+  bool aborted_ = false;
+  failure error_ = failure::none;
+  std::array<char, piece_size> piece_;
+};
+
+struct connect_result {
+  std::unique_ptr<connection> conn;
+  failure error = failure::none;
+  std::string detail;
+};
+
+struct exchange_result {
+  std::unique_ptr<response_parser> parser;
+  failure error = failure::none;
+  std::string detail;
+  bool retryable = false;  ///< failed before any response byte (on a reused connection: retry)
+};
+
+/// Resolver plus its deadline timer, shared with the timer's handler.
+struct resolve_watch {
+  explicit resolve_watch(const asio::any_io_executor& ex) : resolver(ex), timer(ex) {}
+  tcp::resolver resolver;
+  asio::steady_timer timer;
+  bool timed_out = false;
+};
+
+}  // namespace
+
+std::string_view to_string(failure f) noexcept {
+  switch (f) {
+    case failure::none:
+      return "ok";
+    case failure::connect:
+      return "upstream connect failed";
+    case failure::tls:
+      return "upstream TLS handshake failed";
+    case failure::connect_timeout:
+      return "upstream connect timed out";
+    case failure::first_byte_timeout:
+      return "upstream response header timed out";
+    case failure::idle_timeout:
+      return "upstream body stalled";
+    case failure::closed:
+      return "upstream connection closed";
+    case failure::protocol:
+      return "invalid HTTP from upstream";
+    case failure::too_large:
+      return "upstream response too large";
+    case failure::aborted:
+      return "upstream exchange aborted";
+  }
+  return "unknown upstream failure";
+}
+
+struct client::impl {
+  impl(asio::any_io_executor executor, ssl::context& tls_ctx, options o)
+      : ex(std::move(executor)), tls(tls_ctx), opts(std::move(o)) {
+    pool = std::make_shared<pool_state>();
+    pool->max_idle = opts.max_idle_per_host;
+    pool->keepalive = opts.idle_keepalive;
+    if (!opts.proxy_url.empty()) {
+      proxy = url::parse(opts.proxy_url);
+      if (!proxy || proxy->tls()) {
+        throw std::invalid_argument("proxy_url must be \"http://host[:port]\"");
+      }
+    }
+  }
+
+  asio::any_io_executor ex;
+  ssl::context& tls;
+  options opts;
+  std::optional<url> proxy;
+  std::shared_ptr<pool_state> pool;
+
+  static std::string user_agent() { return std::string("aiclient-server/") + AICLIENT_VERSION; }
+
+  /// Builds the request message; nullopt (with `error`) for an unsendable request.
+  std::optional<request_message> build(request& req, bool absolute_form, std::string& error) {
+    if (!is_token(req.method)) {
+      error = "invalid request method";
+      return std::nullopt;
+    }
+    request_message m;
+    m.version(11);
+    auto verb = http::string_to_verb(req.method);
+    if (verb == http::verb::unknown) {
+      m.method_string(req.method);
+    } else {
+      m.method(verb);
+    }
+    if (absolute_form) {
+      m.target("http://" + req.target.authority() + req.target.path);
+    } else {
+      m.target(req.target.path);
+    }
+    m.set(http::field::host, host_header(req.target));
+    for (const auto& [name, value] : req.headers) {
+      if (util::iequals(name, "host") || util::iequals(name, "content-length") ||
+          util::iequals(name, "transfer-encoding")) {
+        continue;
+      }
+      if (!is_token(name) || !is_field_value(value)) {
+        spdlog::warn("upstream {}: dropped a request header with an invalid name or value",
+                     req.target.authority());
+        continue;
+      }
+      m.insert(name, value);
+    }
+    if (m.find(http::field::user_agent) == m.end()) m.set(http::field::user_agent, user_agent());
+    m.body() = std::move(req.body);
+    m.prepare_payload();
+    return m;
+  }
+
+  asio::awaitable<send_result> send(request req, cancel_token* cancel) {
+    if (req.target.scheme != "http" && req.target.scheme != "https") {
+      co_return send_result{nullptr, failure::connect, "unsupported URL scheme"};
+    }
+    if (req.target.host.empty() || req.target.port == 0) {
+      co_return send_result{nullptr, failure::connect, "URL without host or port"};
+    }
+    if (cancel && cancel->cancelled()) {
+      co_return send_result{nullptr, failure::aborted, "aborted before sending"};
+    }
+    bool via_proxy =
+        proxy.has_value() && (opts.proxy_loopback || !is_loopback_host(req.target.host));
+    std::string key = req.target.scheme + "://" + req.target.authority();
+    if (via_proxy) key += " via " + proxy->authority();
+
+    std::string build_error;
+    auto msg = build(req, via_proxy && !req.target.tls(), build_error);
+    if (!msg) co_return send_result{nullptr, failure::protocol, build_error};
+
+    bool head = msg->method() == http::verb::head;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::unique_ptr<connection> conn;
+      if (attempt == 0) conn = pool->take(key);
+      bool reused = conn != nullptr;
+      if (!conn) {
+        auto cr = co_await connect(req.target, via_proxy, key, cancel);
+        if (cr.error != failure::none) {
+          spdlog::debug("upstream {}: {}", req.target.authority(), cr.detail);
+          co_return send_result{nullptr, cr.error, std::move(cr.detail)};
+        }
+        conn = std::move(cr.conn);
+      }
+      auto er = co_await exchange(*conn, *msg, head, cancel);
+      if (er.error == failure::none) {
+        co_return send_result{std::make_unique<response_impl>(std::move(conn), std::move(er.parser),
+                                                              pool, cancel, opts.idle_timeout),
+                              failure::none,
+                              {}};
+      }
+      conn->close();
+      if (reused && er.retryable) {
+        spdlog::debug("upstream {}: reused connection failed ({}), retrying on a new one",
+                      req.target.authority(), er.detail);
+        continue;
+      }
+      co_return send_result{nullptr, er.error, std::move(er.detail)};
+    }
+    co_return send_result{nullptr, failure::closed, "unreachable"};
+  }
+
+  /// Resolve, TCP connect, proxy CONNECT and TLS handshake, all within connect_timeout.
+  asio::awaitable<connect_result> connect(const url& target, bool via_proxy, const std::string& key,
+                                          cancel_token* cancel) {
+    const url& hop = via_proxy ? *proxy : target;
+    const std::string where =
+        via_proxy ? target.authority() + " via proxy " + proxy->authority() : target.authority();
+    auto deadline = clock_type::now() + opts.connect_timeout;
+    auto conn = std::make_unique<connection>();
+    conn->key = key;
+    conn->authority = target.authority();
+    conn->plain.emplace(ex);
+    auto watch = std::make_shared<resolve_watch>(ex);
+    bool aborted = false;
+    connection* raw = conn.get();
+    callback_guard guard(cancel, [&aborted, raw, watch] {
+      aborted = true;
+      watch->resolver.cancel();
+      raw->close();
+    });
+    auto abort_result = [] {
+      return connect_result{nullptr, failure::aborted, "aborted while connecting"};
+    };
+    auto timeout_result = [&](const char* phase) {
+      return connect_result{
+          nullptr, failure::connect_timeout,
+          std::string(phase) + " " + where + ": timed out after " + ms_text(opts.connect_timeout)};
+    };
+
+    // Resolve. getaddrinfo cannot be interrupted: the timer only stops the wait for it.
+    watch->timer.expires_at(deadline);
+    watch->timer.async_wait([watch](error_code ec) {
+      if (ec) return;
+      watch->timed_out = true;
+      watch->resolver.cancel();
+    });
+    auto [rec, endpoints] =
+        co_await watch->resolver.async_resolve(hop.host, std::to_string(hop.port), use_tuple);
+    watch->timer.cancel();
+    if (aborted) co_return abort_result();
+    if (watch->timed_out) co_return timeout_result("resolve");
+    if (rec) {
+      co_return connect_result{nullptr, failure::connect,
+                               "resolve " + hop.host + ": " + rec.message()};
+    }
+
+    // TCP connect.
+    conn->plain->expires_at(deadline);
+    auto [cec, ep] = co_await conn->plain->async_connect(endpoints, use_tuple);
+    if (aborted) co_return abort_result();
+    if (cec == beast::error::timeout) co_return timeout_result("connect to");
+    if (cec) {
+      std::string what = via_proxy ? "connect to proxy " + hop.authority() : "connect to " + where;
+      co_return connect_result{nullptr, failure::connect, what + ": " + cec.message()};
+    }
+    error_code opt_ec;
+    conn->plain->socket().set_option(tcp::no_delay(true), opt_ec);
+
+    // Tunnel through the proxy.
+    if (via_proxy && target.tls()) {
+      http::request<http::empty_body> creq{http::verb::connect, target.authority(), 11};
+      creq.set(http::field::host, target.authority());
+      creq.set(http::field::user_agent, user_agent());
+      auto [wec, wn] = co_await http::async_write(*conn->plain, creq, use_tuple);
+      if (aborted) co_return abort_result();
+      if (wec == beast::error::timeout) co_return timeout_result("proxy CONNECT to");
+      if (wec) {
+        co_return connect_result{nullptr, failure::connect,
+                                 "proxy CONNECT to " + where + ": " + wec.message()};
+      }
+      http::response_parser<http::empty_body> cp;
+      cp.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
+      cp.skip(true);
+      auto [hec, hn] = co_await http::async_read_header(*conn->plain, conn->buffer, cp, use_tuple);
+      if (aborted) co_return abort_result();
+      if (hec == beast::error::timeout) co_return timeout_result("proxy CONNECT to");
+      if (hec) {
+        co_return connect_result{nullptr, failure::connect,
+                                 "proxy CONNECT to " + where + ": " + hec.message()};
+      }
+      unsigned st = cp.get().result_int();
+      if (st < 200 || st > 299) {
+        co_return connect_result{
+            nullptr, failure::connect,
+            "proxy CONNECT to " + where + ": proxy answered status " + std::to_string(st)};
+      }
+      if (conn->buffer.size() != 0) {
+        co_return connect_result{nullptr, failure::connect,
+                                 "proxy CONNECT to " + where + ": unexpected bytes after 2xx"};
+      }
+    }
+
+    // TLS.
+    if (target.tls()) {
+      conn->tls = std::make_unique<tls_stream>(std::move(*conn->plain), tls);
+      conn->plain.reset();
+      SSL* ssl_handle = conn->tls->native_handle();
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
+      if (is_ip_literal(target.host)) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, target.host.c_str());
+      } else {
+        SSL_set_tlsext_host_name(ssl_handle, target.host.c_str());
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        X509_VERIFY_PARAM_set1_host(param, target.host.c_str(), target.host.size());
+      }
+      error_code vec;
+      conn->tls->set_verify_mode(ssl::verify_peer, vec);
+      conn->tls->set_verify_callback(ssl::host_name_verification(target.host), vec);
+      conn->tls->next_layer().expires_at(deadline);
+      auto [tec] = co_await conn->tls->async_handshake(ssl::stream_base::client, use_tuple);
+      if (aborted) co_return abort_result();
+      if (tec == beast::error::timeout) co_return timeout_result("TLS handshake with");
+      if (tec) {
+        std::string why = tec.message();
+        long verify = SSL_get_verify_result(ssl_handle);
+        if (verify != X509_V_OK) {
+          why = std::string("certificate verification failed: ") +
+                X509_verify_cert_error_string(verify);
+        }
+        co_return connect_result{nullptr, failure::tls, "TLS handshake with " + where + ": " + why};
+      }
+    }
+    conn->tcp().expires_never();
+    co_return connect_result{std::move(conn), failure::none, {}};
+  }
+
+  /// Writes the request and reads the response header (skipping 1xx interim responses).
+  asio::awaitable<exchange_result> exchange(connection& c, const request_message& msg, bool head,
+                                            cancel_token* cancel) {
+    bool aborted = false;
+    callback_guard guard(cancel, [&aborted, &c] {
+      aborted = true;
+      c.close();
+    });
+    auto abort_result = [] {
+      return exchange_result{nullptr, failure::aborted, "aborted while waiting for the response",
+                             false};
+    };
+
+    c.tcp().expires_after(opts.first_byte_timeout);
+    auto [wec, wn] =
+        co_await with_stream(c, [&](auto& s) { return http::async_write(s, msg, use_tuple); });
+    if (aborted) co_return abort_result();
+    if (wec) {
+      failure f = wec == beast::error::timeout ? failure::first_byte_timeout : failure::closed;
+      co_return exchange_result{nullptr, f,
+                                "writing request to " + c.authority + ": " + wec.message(),
+                                f == failure::closed};
+    }
+
+    c.tcp().expires_after(opts.first_byte_timeout);
+    for (int interim = 0;; ++interim) {
+      auto parser = std::make_unique<response_parser>();
+      parser->header_limit(static_cast<std::uint32_t>(
+          std::min<std::size_t>(opts.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+      parser->body_limit(boost::none);
+      if (head) parser->skip(true);
+      auto [rec, rn] = co_await with_stream(
+          c, [&](auto& s) { return http::async_read_header(s, c.buffer, *parser, use_tuple); });
+      if (aborted) co_return abort_result();
+      if (rec) {
+        failure f = classify(rec, failure::first_byte_timeout);
+        std::string detail =
+            f == failure::first_byte_timeout
+                ? "no response header from " + c.authority + " within " +
+                      ms_text(opts.first_byte_timeout)
+                : "reading response header from " + c.authority + ": " + rec.message();
+        bool nothing_received =
+            interim == 0 && !parser->got_some() && c.buffer.size() == 0 && is_disconnect(rec);
+        co_return exchange_result{nullptr, f, std::move(detail), nothing_received};
+      }
+      unsigned st = parser->get().result_int();
+      if (st >= 100 && st < 200 && st != 101) {
+        if (interim + 1 >= max_interim_responses) {
+          co_return exchange_result{nullptr, failure::protocol,
+                                    "too many interim responses from " + c.authority, false};
+        }
+        continue;
+      }
+      co_return exchange_result{std::move(parser), failure::none, {}, false};
+    }
+  }
+};
+
+client::client(asio::any_io_executor ex, ssl::context& tls, options opts)
+    : impl_(std::make_unique<impl>(std::move(ex), tls, std::move(opts))) {}
+
+client::~client() {
+  impl_->pool->close_all();
+}
+
+asio::awaitable<send_result> client::send(request req, cancel_token* cancel) {
+  try {
+    co_return co_await impl_->send(std::move(req), cancel);
+  } catch (const std::exception& e) {
+    spdlog::error("upstream: unexpected error in send: {}", e.what());
+    co_return send_result{nullptr, failure::protocol, std::string("unexpected error: ") + e.what()};
+  }
+}
+
+std::size_t client::idle_connections() const noexcept {
+  return impl_->pool->count();
+}
+
+void client::close_idle() {
+  impl_->pool->close_all();
+}
+
+std::unique_ptr<ssl::context> make_client_tls_context(const std::string& extra_ca_file) {
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  error_code ec;
+  ctx->set_default_verify_paths(ec);
+  if (ec) spdlog::warn("TLS: the system CA store could not be loaded: {}", ec.message());
+  if (!extra_ca_file.empty()) {
+    ctx->load_verify_file(extra_ca_file, ec);
+    if (ec) {
+      throw std::runtime_error("cannot load CA file '" + extra_ca_file + "': " + ec.message());
+    }
+  }
+  ctx->set_verify_mode(ssl::verify_peer);
+  return ctx;
+}
+
+}  // namespace aiclient::upstream

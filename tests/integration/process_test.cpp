@@ -1,0 +1,91 @@
+// The aiclient-server binary as a process: start-up errors, default run, SIGTERM drain.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <future>
+
+#include "harness.hpp"
+#include "support/fake_upstream.hpp"
+
+namespace aiclient::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+TEST(process, version_and_help_exit_zero) {
+  child_server v({"--version"});
+  EXPECT_EQ(v.wait_exit(10s), 0);
+  EXPECT_NE(v.output().find("aiclient-server"), std::string::npos);
+  child_server h({"--help"});
+  EXPECT_EQ(h.wait_exit(10s), 0);
+  EXPECT_NE(h.output().find("--provider-pools-file"), std::string::npos);
+}
+
+TEST(process, invalid_configuration_stops_start_up_with_one_clear_line) {
+  child_server bad_port({"--port", "70000"});
+  EXPECT_NE(bad_port.wait_exit(10s), 0);
+  EXPECT_NE(bad_port.output().find("port"), std::string::npos) << bad_port.output();
+
+  child_server bad_provider({"--model-provider", "no-such-provider", "--port", "0"});
+  EXPECT_NE(bad_provider.wait_exit(10s), 0);
+  EXPECT_NE(bad_provider.output().find("no-such-provider"), std::string::npos);
+
+  child_server missing_pools({"--provider-pools-file", "/nonexistent/pools.json", "--port", "0"});
+  EXPECT_NE(missing_pools.wait_exit(10s), 0);
+  EXPECT_NE(missing_pools.output().find("/nonexistent/pools.json"), std::string::npos);
+
+  const auto pools = write_temp_file("pools.json", R"({"openai-custom":[{"OPENAI_BASE_URL":"https://x/v1"}]})");
+  child_server no_key({"--provider-pools-file", pools, "--port", "0"});
+  EXPECT_NE(no_key.wait_exit(10s), 0);
+  EXPECT_NE(no_key.output().find("OPENAI_API_KEY"), std::string::npos) << no_key.output();
+
+  child_server open_bind({"--host", "0.0.0.0", "--port", "0"});
+  EXPECT_NE(open_bind.wait_exit(10s), 0);
+  EXPECT_NE(open_bind.output().find("REQUIRED_API_KEY"), std::string::npos) << open_bind.output();
+}
+
+TEST(process, default_configuration_serves_the_mock_provider) {
+  child_server srv({"--port", "0"});
+  const auto port = srv.wait_port();
+  ASSERT_NE(port, 0) << srv.output();
+  auto r = http_request(port, "POST", "/v1/chat/completions", {{"content-type", "application/json"}},
+                        R"({"model":"mock-model","messages":[{"role":"user","content":"Hello"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["choices"][0]["message"]["role"], "assistant");
+  srv.signal(SIGTERM);
+  EXPECT_EQ(srv.wait_exit(10s), 0);
+}
+
+TEST(process, sigterm_drains_in_flight_requests_then_exits_zero) {
+  fake_upstream up;
+  scripted_response slow;
+  slow.headers = {{"content-type", "application/json"}};
+  slow.chunks = {R"({"slow":true})"};
+  slow.chunked = false;
+  slow.delay_before_header = 800ms;
+  up.push(slow);
+  const auto pools = write_temp_file(
+      "pools.json", R"({"openai-custom":[{"OPENAI_API_KEY":"sk-x","OPENAI_BASE_URL":")" + up.base_url() +
+                        R"(/v1","uuid":"a"}]})");
+  child_server srv({"--port", "0", "--provider-pools-file", pools, "--model-provider", "openai-custom"});
+  const auto port = srv.wait_port();
+  ASSERT_NE(port, 0) << srv.output();
+  auto in_flight = std::async(std::launch::async, [port] {
+    return http_request(port, "POST", "/v1/chat/completions", {}, R"({"model":"m","messages":[]})");
+  });
+  // Wait until the upstream holds the request, then ask the server to stop.
+  for (int i = 0; i < 200 && up.connections_accepted() == 0; ++i) std::this_thread::sleep_for(10ms);
+  srv.signal(SIGTERM);
+  const auto r = in_flight.get();
+  EXPECT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.body, R"({"slow":true})");
+  EXPECT_EQ(srv.wait_exit(10s), 0) << srv.output();
+  // After the drain, nothing listens any more.
+  EXPECT_NE(http_request(port, "GET", "/health", {}, "", nullptr, 1s).error, "");
+}
+
+}  // namespace
+}  // namespace aiclient::testing
