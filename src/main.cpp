@@ -1,5 +1,6 @@
 // aiclient-server: command line entry point.
 #include <csignal>
+#include <functional>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -62,19 +63,36 @@ int main(int argc, char** argv) {
 
   try {
     server::server srv(settings, std::move(pools));
+    // SIGHUP reloads config.json (the same command line and files again) and
+    // provider_pools.json; SIGINT/SIGTERM drain and stop.
+    srv.set_config_loader([argc, argv] {
+      auto outcome = config::parse_command_line(argc, argv);
+      if (!outcome.run) throw config::config_error("the command line no longer starts the server");
+      return std::move(*outcome.run);
+    });
+    boost::asio::io_context signals_ctx;
+    boost::asio::signal_set signals(signals_ctx, SIGINT, SIGTERM, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int sig) {
+          if (ec) return;
+          if (sig == SIGHUP) {
+            spdlog::info("received SIGHUP, reloading");
+            srv.reload();  // logs its own outcome; a bad file keeps the old state
+            signals.async_wait(on_signal);
+            return;
+          }
+          spdlog::info("received {}, draining (up to {} ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                       settings.shutdown_grace_ms);
+          srv.request_stop();
+        };
+    signals.async_wait(on_signal);
+    // Signals are caught from here on; only now bind and announce the address.
     srv.start();
     spdlog::info("aiclient-server {} listening on http://{}:{} (provider {}, {} thread(s)){}",
                  AICLIENT_VERSION, settings.host, srv.port(), settings.model_provider,
                  settings.threads > 0 ? settings.threads : std::max(1u, std::thread::hardware_concurrency()),
                  settings.required_api_key.empty() ? ", no API key required (loopback only)" : "");
-    boost::asio::io_context signals_ctx;
-    boost::asio::signal_set signals(signals_ctx, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
-      spdlog::info("received {}, draining (up to {} ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                   settings.shutdown_grace_ms);
-      srv.request_stop();
-    });
+
     std::thread signal_thread([&] { signals_ctx.run(); });
     srv.wait();
     signals_ctx.stop();

@@ -147,6 +147,7 @@ cli_outcome parse_command_line(int argc, const char* const* argv) {
 
   // Merge, each value checked under the name of where it came from.
   settings s;
+  if (from_file.fallback_chain) s.provider_fallback_chain = *from_file.fallback_chain;
   std::vector<std::string> source(table.size());
   for (std::size_t i = 0; i < table.size(); ++i) {
     const auto& f = table[i];

@@ -75,6 +75,24 @@ file_values read_config_file(const std::string& path) {
     std::size_t index = table.size();
     for (std::size_t i = 0; i < table.size(); ++i)
       if (table[i].key == key) index = i;
+    if (key == "providerFallbackChain") {
+      const auto bad = [&] {
+        return config_error("providerFallbackChain in " + where +
+                            ": expected an object of arrays of provider types");
+      };
+      if (!value.is_object()) throw bad();
+      std::map<std::string, std::vector<std::string>> chain;
+      for (const auto& [from, list] : value.items()) {
+        if (!list.is_array()) throw bad();
+        auto& to = chain[from];
+        for (const auto& t : list) {
+          if (!t.is_string()) throw bad();
+          to.push_back(t.get<std::string>());
+        }
+      }
+      out.fallback_chain = std::move(chain);
+      continue;
+    }
     if (index == table.size()) {
       out.unknown_keys.push_back(key);
       continue;

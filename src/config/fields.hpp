@@ -2,6 +2,7 @@
 // Private to src/config: the table of settings fields shared by the config.json reader, the
 // command line (CLI11) and validate().
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -58,6 +59,8 @@ std::string problem_with(const field& f, const raw_value& value);
 struct file_values {
   std::vector<std::optional<raw_value>> values;  ///< one slot per field
   std::vector<std::string> unknown_keys;         ///< keys this build does not use, in file order
+  /// providerFallbackChain, when present (an object of arrays of strings).
+  std::optional<std::map<std::string, std::vector<std::string>>> fallback_chain;
 };
 
 /// Reads and type-checks a config.json. Throws config_error naming the path (and the key) when

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "aiclient/config/settings.hpp"
 
 #include <arpa/inet.h>
@@ -47,6 +48,14 @@ raw_value get_text(const settings& s) {
 template <auto M>
 void set_text(settings& s, const raw_value& v) {
   s.*M = std::get<std::string>(v);
+}
+template <auto M>
+raw_value get_bool(const settings& s) {
+  return s.*M;
+}
+template <auto M>
+void set_bool(settings& s, const raw_value& v) {
+  s.*M = std::get<bool>(v);
 }
 raw_value get_cron_refresh(const settings& s) {
   return s.cron_refresh_token;
@@ -168,7 +177,7 @@ std::string check_proxy_url(const std::string& v) {
 
 // The table. Bounds are wide: they catch typos (a timeout in seconds where ms are expected is
 // still accepted, a negative one or one of a year is not), not taste.
-const std::array<field, 32> table = {{
+const std::array<field, 42> table = {{
     // --- server ---
     {"HOST",
      "--host",
@@ -547,6 +556,45 @@ const std::array<field, 32> table = {{
      get_text<&settings::upstream_ca_file>,
      set_text<&settings::upstream_ca_file>,
      check_readable},
+    // --- pools: health checks, persistence, admin ---
+    {"ADMIN_API_KEY", "--admin-api-key", "Pools",
+     "key of the /admin API (Authorization: Bearer or x-api-key); empty = admin API off",
+     field_kind::text, 0, 0, {}, true, true, get_text<&settings::admin_api_key>,
+     set_text<&settings::admin_api_key>, check_api_key},
+    {"HEALTH_CHECK_ENABLED", "--health-check-enabled", "Pools",
+     "probe unhealthy instances on a timer (true/false)", field_kind::boolean, 0, 0, {}, false,
+     false, get_bool<&settings::health_check_enabled>, set_bool<&settings::health_check_enabled>},
+    {"HEALTH_CHECK_INTERVAL_MS", "--health-check-interval-ms", "Pools",
+     "time between two health-check rounds, ms (with 10% jitter)", field_kind::integer, 100,
+     24 * hour_ms, {}, false, false, get_integer<&settings::health_check_interval_ms>,
+     set_integer<&settings::health_check_interval_ms>},
+    {"HEALTH_CHECK_TIMEOUT_MS", "--health-check-timeout-ms", "Pools",
+     "time one probe may take, ms", field_kind::integer, 1, hour_ms, {}, false, false,
+     get_integer<&settings::health_check_timeout_ms>,
+     set_integer<&settings::health_check_timeout_ms>},
+    {"HEALTH_CHECK_CONCURRENCY", "--health-check-concurrency", "Pools",
+     "probes running at once", field_kind::integer, 1, 256, {}, false, false,
+     get_integer<&settings::health_check_concurrency>,
+     set_integer<&settings::health_check_concurrency>},
+    {"HEALTH_CHECK_HEALTHY_INSTANCES", "--health-check-healthy-instances", "Pools",
+     "also probe healthy instances (true/false)", field_kind::boolean, 0, 0, {}, false, false,
+     get_bool<&settings::health_check_healthy>, set_bool<&settings::health_check_healthy>},
+    {"POOL_SAVE_DEBOUNCE_MS", "--pool-save-debounce-ms", "Pools",
+     "provider_pools.json is saved this long after the last change, ms", field_kind::integer, 1,
+     hour_ms, {}, false, false, get_integer<&settings::pool_save_debounce_ms>,
+     set_integer<&settings::pool_save_debounce_ms>},
+    {"POOL_SAVE_MAX_WAIT_MS", "--pool-save-max-wait-ms", "Pools",
+     "...but never later than this after the first unsaved change, ms", field_kind::integer, 1,
+     hour_ms, {}, false, false, get_integer<&settings::pool_save_max_wait_ms>,
+     set_integer<&settings::pool_save_max_wait_ms>},
+    {"RATE_LIMIT_COOLDOWN_MS", "--rate-limit-cooldown-ms", "Pools",
+     "cooldown after a 429 without Retry-After, ms (doubled for each further 429)",
+     field_kind::integer, 1, hour_ms, {}, false, false,
+     get_integer<&settings::rate_limit_cooldown_ms>, set_integer<&settings::rate_limit_cooldown_ms>},
+    {"RATE_LIMIT_COOLDOWN_MAX_MS", "--rate-limit-cooldown-max-ms", "Pools",
+     "longest 429 cooldown (also caps Retry-After), ms", field_kind::integer, 1, 24 * hour_ms, {},
+     false, false, get_integer<&settings::rate_limit_cooldown_max_ms>,
+     set_integer<&settings::rate_limit_cooldown_max_ms>},
 }};
 
 }  // namespace
@@ -652,6 +700,22 @@ void validate(const settings& s) {
     if (auto problem = detail::problem_with(f, f.get(s)); !problem.empty())
       throw config_error(std::string(f.key) + " (" + std::string(f.flag) + "): " + problem);
   }
+  const auto& known = known_provider_types();
+  const auto is_known = [&](const std::string& t) {
+    return std::find(known.begin(), known.end(), t) != known.end();
+  };
+  for (const auto& [from, chain] : s.provider_fallback_chain) {
+    if (!is_known(from))
+      throw config_error("providerFallbackChain: unknown provider type \"" + from + "\"");
+    for (const auto& to : chain) {
+      if (!is_known(to))
+        throw config_error("providerFallbackChain." + from + ": unknown provider type \"" + to + "\"");
+      if (to == from)
+        throw config_error("providerFallbackChain." + from + " names itself");
+    }
+  }
+  if (s.pool_save_max_wait_ms < s.pool_save_debounce_ms)
+    throw config_error("POOL_SAVE_MAX_WAIT_MS must not be smaller than POOL_SAVE_DEBOUNCE_MS");
   if (s.required_api_key.empty() && !is_loopback_host(s.host))
     throw config_error("refusing to listen on " + s.host +
                        " without REQUIRED_API_KEY (set --api-key or REQUIRED_API_KEY, or bind "

@@ -1,6 +1,14 @@
 #include "aiclient/server/handler.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <ctime>
+#include <random>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/as_tuple.hpp>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -11,6 +19,7 @@
 #include "aiclient/provider/mock.hpp"
 #include "aiclient/provider/provider.hpp"
 #include "aiclient/server/router.hpp"
+#include "admin.hpp"
 #include "aiclient/util/strings.hpp"
 
 namespace aiclient::server {
@@ -31,6 +40,8 @@ const char* endpoint_name(endpoint e) {
     case endpoint::gemini_stream: return "gemini_stream";
     case endpoint::gemini_models: return "gemini_models";
     case endpoint::health: return "health";
+    case endpoint::provider_health: return "provider_health";
+    case endpoint::admin: return "admin";
     case endpoint::unknown: break;
   }
   return "unknown";
@@ -89,9 +100,11 @@ std::string health_json() {
          std::to_string(now) + "}";
 }
 
-// Relays an upstream answer to the client. Returns the status sent.
-awaitable<void> relay(handler_env& env, upstream::response& resp, wire_protocol proto,
-                      const std::string& provider, client_channel& ch, access_record& rec) {
+// Relays a successful (2xx) upstream answer to the client. Returns false when the upstream
+// broke off mid-way (an in-band error event was sent), true otherwise.
+awaitable<bool> relay_success(handler_env& env, upstream::response& resp, wire_protocol proto,
+                              const std::string& provider, client_channel& ch,
+                              access_record& rec) {
   const int status = resp.status();
   auto& token = ch.disconnect_token();
   std::vector<header> headers;
@@ -100,92 +113,68 @@ awaitable<void> relay(handler_env& env, upstream::response& resp, wire_protocol 
     if (relayable_header(lname)) headers.emplace_back(std::move(lname), std::move(value));
   }
   const bool event_stream = util::istarts_with(resp.header_value("content-type"), "text/event-stream");
-
-  if (status >= 400) {
-    auto [f, body] = co_await resp.read_all(env.settings.upstream_max_response_bytes);
-    if (token.cancelled()) co_return;
-    const std::string msg = f == upstream::failure::none ? upstream_error_message(body)
-                                                         : std::string(upstream::to_string(f));
-    rec.error = "upstream " + std::to_string(status);
-    if (status >= 500 || status == 401 || status == 403) {
-      // The upstream's own failure (or our credentials there): a gateway error that keeps the
-      // upstream status and message.
-      rec.status = 502;
-      co_await send_error(ch, proto, 502,
-                          provider + " upstream answered HTTP " + std::to_string(status) + ": " + msg);
-      co_return;
-    }
-    // A client-side error (400, 404, 413, 422, 429...) in the same protocol: pass it on.
-    if (f != upstream::failure::none) {
-      rec.status = status;
-      co_await send_error(ch, proto, status, msg);
-      co_return;
-    }
-    rec.status = status;
-    co_await ch.send_response(status, std::move(headers), std::move(body));
-    co_return;
-  }
+  rec.status = status;
 
   if (!event_stream) {
     auto [f, body] = co_await resp.read_all(env.settings.upstream_max_response_bytes);
-    if (token.cancelled()) co_return;
+    if (token.cancelled()) co_return true;
     if (f != upstream::failure::none) {
       rec.status = status_for_failure(f);
       rec.error = std::string(upstream::to_string(f));
-      co_await send_error(ch, proto, rec.status,
-                          provider + " upstream response failed: " + std::string(upstream::to_string(f)));
-      co_return;
+      std::string msg = provider + " upstream response failed: " + std::string(upstream::to_string(f));
+      co_await send_error(ch, proto, rec.status, std::move(msg));
+      co_return false;
     }
-    rec.status = status;
     co_await ch.send_response(status, std::move(headers), std::move(body));
-    co_return;
+    co_return true;
   }
 
   // Server-sent events: relay event by event as they arrive, never a partial event.
-  rec.status = status;
   headers.emplace_back("cache-control", "no-cache");
   headers.emplace_back("x-accel-buffering", "no");
-  if (!co_await ch.begin_stream(status, std::move(headers))) co_return;
+  if (!co_await ch.begin_stream(status, std::move(headers))) co_return true;
   protocol::sse_framer framer;
   for (;;) {
     auto [f, piece] = co_await resp.read_some();
-    if (token.cancelled() || f == upstream::failure::aborted) co_return;
+    if (token.cancelled() || f == upstream::failure::aborted) co_return true;
     if (f != upstream::failure::none) {
       rec.error = "stream " + std::string(upstream::to_string(f));
-      co_await ch.send_chunk(protocol::stream_error_event(
+      std::string event = protocol::stream_error_event(
           proto, status_for_failure(f),
-          provider + " upstream stream failed: " + std::string(upstream::to_string(f))));
+          provider + " upstream stream failed: " + std::string(upstream::to_string(f)));
+      co_await ch.send_chunk(event);
       co_await ch.end_stream();
-      co_return;
+      co_return false;
     }
     if (piece.empty()) {
       const std::string_view rest = framer.take_all();
-      if (!rest.empty() && !co_await ch.send_chunk(rest)) co_return;
+      if (!rest.empty() && !co_await ch.send_chunk(rest)) co_return true;
       co_await ch.end_stream();
-      co_return;
+      co_return true;
     }
     framer.feed(piece);
     const std::string_view complete = framer.take_complete();
     if (!complete.empty() && !co_await ch.send_chunk(complete)) {
       resp.abort();
-      co_return;
+      co_return true;
     }
     if (framer.pending_size() > env.settings.max_sse_event_bytes) {
       resp.abort();
       rec.error = "sse event too large";
-      co_await ch.send_chunk(protocol::stream_error_event(
-          proto, 502, provider + " upstream sent an event larger than MAX_SSE_EVENT_BYTES"));
+      std::string event = protocol::stream_error_event(
+          proto, 502, provider + " upstream sent an event larger than MAX_SSE_EVENT_BYTES");
+      co_await ch.send_chunk(event);
       co_await ch.end_stream();
-      co_return;
+      co_return false;
     }
   }
 }
 
 // Local answers of the mock provider.
 awaitable<void> serve_mock(handler_env& env, const route& r, incoming_request& req,
-                           const protocol::body_summary& summary, client_channel& ch,
-                           access_record& rec) {
-  rec.instance = "mock";
+                           const protocol::body_summary& summary, std::size_t body_bytes,
+                           client_channel& ch, access_record& rec) {
+  if (rec.instance.empty()) rec.instance = "mock";
   if (r.ep == endpoint::models || r.ep == endpoint::gemini_models) {
     rec.status = 200;
     co_await ch.send_response(200, json_headers(), provider::mock::models_json(r.proto));
@@ -193,13 +182,13 @@ awaitable<void> serve_mock(handler_env& env, const route& r, incoming_request& r
   }
   if (r.ep == endpoint::count_tokens) {
     rec.status = 200;
-    co_await ch.send_response(200, json_headers(), provider::mock::count_tokens_json(req.body.size()));
+    co_await ch.send_response(200, json_headers(), provider::mock::count_tokens_json(body_bytes));
     co_return;
   }
   const std::string model = r.proto == wire_protocol::gemini
                                 ? r.gemini_model
                                 : (summary.model.empty() ? std::string("mock-model") : summary.model);
-  const std::string text = provider::mock::reply_text(model, req.body.size());
+  const std::string text = provider::mock::reply_text(model, body_bytes);
   const bool stream = r.ep == endpoint::gemini_stream || (r.proto != wire_protocol::gemini && summary.stream);
   rec.status = 200;
   if (!stream) {
@@ -227,14 +216,73 @@ awaitable<void> serve_mock(handler_env& env, const route& r, incoming_request& r
   co_await ch.end_stream();
 }
 
+// One failed attempt whose answer the client gets if no later attempt succeeds.
+struct failed_attempt {
+  int status = 502;
+  std::string message;            ///< for a gateway error in the client's shape
+  std::vector<header> headers;    ///< for a relayed upstream answer
+  std::string body;               ///< relayed as is when `relay` is set
+  bool relay = false;
+};
+
+// Sends the answer of the last failed attempt.
+awaitable<void> send_failed(client_channel& ch, wire_protocol proto, failed_attempt& f,
+                            access_record& rec) {
+  rec.status = f.status;
+  if (f.relay) {
+    co_await ch.send_response(f.status, std::move(f.headers), std::move(f.body));
+    co_return;
+  }
+  co_await send_error(ch, proto, f.status, std::move(f.message), std::move(f.headers));
+}
+
+// Exponential backoff with +-50% jitter, capped at 30 s.
+std::chrono::milliseconds backoff_delay(int base_ms, int attempt) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  const double base = double(base_ms) * double(1u << std::min(attempt - 1, 10));
+  std::uniform_real_distribution<double> jitter(0.5, 1.5);
+  return std::chrono::milliseconds(
+      static_cast<std::int64_t>(std::min(base * jitter(rng), 30000.0)));
+}
+
+std::vector<header> relayed_headers(upstream::response& resp) {
+  std::vector<header> headers;
+  for (auto& [name, value] : resp.headers()) {
+    std::string lname = util::to_lower(name);
+    if (relayable_header(lname)) headers.emplace_back(std::move(lname), std::move(value));
+  }
+  return headers;
+}
+
+std::string no_instance_message(const pool::pick_result& pick) {
+  return pick.message.empty() ? std::string("no eligible instance") : pick.message;
+}
+
 }  // namespace
 
 awaitable<bool> send_error(client_channel& ch, wire_protocol proto, int status,
-                           std::string_view message, std::vector<header> extra) {
+                           std::string message, std::vector<header> extra) {
   auto headers = json_headers();
   for (auto& h : extra) headers.push_back(std::move(h));
-  co_return co_await ch.send_response(status, std::move(headers),
-                                      protocol::error_body(proto, status, message));
+  std::string body = protocol::error_body(proto, status, message);
+  co_return co_await ch.send_response(status, std::move(headers), std::move(body));
+}
+
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
+                                                      std::chrono::system_clock::time_point now) {
+  value = util::trim(value);
+  if (value.empty()) return std::nullopt;
+  if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (value.size() > 9) return std::chrono::seconds(999999999);
+    return std::chrono::seconds(std::stoll(std::string(value)));
+  }
+  // HTTP date: "Wed, 21 Oct 2015 07:28:00 GMT".
+  std::tm tm{};
+  const std::string v(value);
+  if (!::strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) return std::nullopt;
+  const auto at = std::chrono::system_clock::from_time_t(::timegm(&tm));
+  if (at <= now) return std::chrono::seconds(0);
+  return std::chrono::duration_cast<std::chrono::seconds>(at - now);
 }
 
 awaitable<void> handle_request(handler_env& env, incoming_request& req, client_channel& ch,
@@ -264,9 +312,18 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
     co_await ch.send_response(200, json_headers(), health_json());
     co_return;
   }
+  if (r.ep == endpoint::admin) {
+    co_await handle_admin(env, req, ch, rec);
+    co_return;
+  }
   if (!client_authorized(req.headers, req.query, env.settings.required_api_key)) {
     rec.status = 401;
     co_await send_error(ch, r.proto, 401, "invalid or missing API key");
+    co_return;
+  }
+  if (r.ep == endpoint::provider_health) {
+    rec.status = 200;
+    co_await ch.send_response(200, json_headers(), provider_health_json(env.pools, false));
     co_return;
   }
 
@@ -279,12 +336,6 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
   if (std::find(known.begin(), known.end(), provider_type) == known.end()) {
     rec.status = 400;
     co_await send_error(ch, r.proto, 400, "unknown provider type \"" + provider_type + "\"");
-    co_return;
-  }
-  if (!provider::is_supported(provider_type)) {
-    rec.status = 501;
-    co_await send_error(ch, r.proto, 501,
-                        "provider type " + provider_type + " is not supported by this build yet");
     co_return;
   }
 
@@ -300,38 +351,23 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
     if (env.prompts && env.prompts->enabled())
       env.prompts->record(req.id, provider_type, req.path, req.body);
   }
+  const std::string model = r.proto == wire_protocol::gemini ? r.gemini_model : summary.model;
 
-  if (provider_type == "mock") {
-    co_await serve_mock(env, r, req, summary, ch, rec);
-    co_return;
-  }
+  // The provider types to try: the chosen one, then its fallback chain. Until protocol
+  // conversion lands, only types that speak the client's protocol (or mock) can serve.
+  std::vector<std::string> chain{provider_type};
+  if (auto it = env.settings.provider_fallback_chain.find(provider_type);
+      it != env.settings.provider_fallback_chain.end())
+    chain.insert(chain.end(), it->second.begin(), it->second.end());
+  const auto can_serve = [&](const std::string& type) {
+    if (type == "mock") return true;
+    const auto native = provider::native_protocol(type);
+    return provider::is_supported(type) && native && *native == r.proto &&
+           r.proto != wire_protocol::gemini;
+  };
 
-  const auto native = provider::native_protocol(provider_type);
-  if (r.proto == wire_protocol::gemini || !native || *native != r.proto) {
-    rec.status = 501;
-    co_await send_error(ch, r.proto, 501,
-                        std::string("converting ") + std::string(protocol::to_string(r.proto)) +
-                            " requests for the " + provider_type +
-                            " provider is not supported yet (use a provider that speaks the same protocol)");
-    co_return;
-  }
-
-  const pool::instance* inst = env.pools.first(provider_type);
-  if (!inst) {
-    rec.status = 503;
-    co_await send_error(ch, r.proto, 503,
-                        "no usable instance of provider " + provider_type +
-                            " (none configured, or all unhealthy or disabled)");
-    co_return;
-  }
-  rec.instance = inst->uuid;
-
-  provider::passthrough_input in;
-  in.op = r.ep == endpoint::models         ? provider::operation::list_models
-          : r.ep == endpoint::count_tokens ? provider::operation::count_tokens
-                                           : provider::operation::generate;
-  in.query = req.query;
-  in.client_headers = &req.headers;
+  // Edited body (system prompt), computed once for every attempt.
+  std::string body;
   if (!env.settings.system_prompt.empty() &&
       (r.ep == endpoint::chat_completions || r.ep == endpoint::messages)) {
     protocol::body_edits edits;
@@ -344,41 +380,170 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       co_await send_error(ch, r.proto, 400, err);
       co_return;
     }
-    in.body = std::move(*edited);
+    body = std::move(*edited);
   } else {
-    in.body = std::move(req.body);
+    body = std::move(req.body);
   }
 
-  std::string err;
-  auto upstream_req = provider::build_passthrough(*inst, in, &err);
-  if (!upstream_req) {
-    rec.status = 502;
-    co_await send_error(ch, r.proto, 502, err);
-    co_return;
+  std::optional<failed_attempt> last;
+  std::optional<pool::pick_result> first_no_pick;
+  int attempt = 0;
+  auto& token = ch.disconnect_token();
+  for (const std::string& type : chain) {
+    if (!can_serve(type)) {
+      if (type == provider_type) {
+        const bool known_adapter = provider::is_supported(type);
+        failed_attempt f;
+        f.status = 501;
+        f.message = known_adapter
+                        ? "converting " + std::string(protocol::to_string(r.proto)) +
+                              " requests for the " + type +
+                              " provider is not supported yet (use a provider that speaks the "
+                              "same protocol)"
+                        : "provider type " + type + " is not supported by this build yet";
+        last = std::move(f);
+      }
+      continue;
+    }
+    rec.provider = type;
+    std::vector<std::string> tried;
+    while (attempt <= env.settings.request_max_retries) {
+      if (attempt > 0) {
+        asio::steady_timer timer(co_await asio::this_coro::executor,
+                                 backoff_delay(env.settings.request_base_delay_ms, attempt));
+        token.set_callback([&timer] { timer.cancel(); });
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        token.clear_callback();
+        if (token.cancelled()) {
+          rec.status = 499;
+          rec.error = "client closed the connection";
+          co_return;
+        }
+      }
+      auto pick = env.pools.pick(type, model, tried);
+      if (!pick.inst) {
+        if (type == "mock" && pick.reason == pool::no_pick_reason::no_instances) {
+          // No mock instance configured: the built-in one answers.
+          co_await serve_mock(env, r, req, summary, body.size(), ch, rec);
+          co_return;
+        }
+        if (!first_no_pick) first_no_pick = pick;
+        break;  // next type of the chain
+      }
+      ++attempt;
+      rec.attempts = attempt;
+      const pool::instance& inst = *pick.inst;
+      rec.instance = inst.uuid;
+      tried.push_back(inst.uuid);
+
+      if (type == "mock") {
+        co_await serve_mock(env, r, req, summary, body.size(), ch, rec);
+        env.pools.report(type, inst.uuid, {pool::outcome::kind::success, {}, {}});
+        co_return;
+      }
+
+      provider::passthrough_input in;
+      in.op = r.ep == endpoint::models         ? provider::operation::list_models
+              : r.ep == endpoint::count_tokens ? provider::operation::count_tokens
+                                               : provider::operation::generate;
+      in.query = req.query;
+      in.client_headers = &req.headers;
+      in.body = body;
+      std::string err;
+      auto upstream_req = provider::build_passthrough(inst, in, &err);
+      if (!upstream_req) {
+        env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, err, {}});
+        last = failed_attempt{502, err, {}, {}, false};
+        continue;
+      }
+
+      const auto t0 = clock_type::now();
+      auto result = co_await env.upstream.send(std::move(*upstream_req), &token);
+      rec.upstream_latency = std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0);
+      if (token.cancelled()) {
+        rec.status = 499;
+        rec.error = "client closed the connection";
+        co_return;
+      }
+      if (result.error != upstream::failure::none) {
+        std::string what = std::string(upstream::to_string(result.error));
+        spdlog::warn("[{}] {} instance {} upstream {}: {}", req.id, type, inst.uuid, what, result.detail);
+        env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, what, {}});
+        std::string msg = type + " upstream " + what;
+        if (!result.detail.empty()) msg += ": " + result.detail;
+        last = failed_attempt{status_for_failure(result.error), std::move(msg), {}, {}, false};
+        rec.error = what;
+        continue;
+      }
+
+      auto& resp = *result.resp;
+      const int status = resp.status();
+      if (status < 400) {
+        const bool complete = co_await relay_success(env, resp, r.proto, type, ch, rec);
+        if (complete || token.cancelled()) {
+          env.pools.report(type, inst.uuid, {pool::outcome::kind::success, {}, {}});
+        } else {
+          env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, rec.error, {}});
+        }
+        co_return;
+      }
+
+      // An upstream error: read its body to learn why (bounded), then decide.
+      auto [f, err_body] = co_await resp.read_all(env.settings.upstream_max_response_bytes);
+      if (token.cancelled()) {
+        rec.status = 499;
+        co_return;
+      }
+      const std::string upstream_msg = f == upstream::failure::none
+                                           ? upstream_error_message(err_body)
+                                           : std::string(upstream::to_string(f));
+      rec.error = "upstream " + std::to_string(status);
+      if (status == 429) {
+        const auto retry_after =
+            parse_retry_after(resp.header_value("retry-after"), std::chrono::system_clock::now());
+        env.pools.report(type, inst.uuid, {pool::outcome::kind::rate_limited, upstream_msg, retry_after});
+        failed_attempt fa{429, upstream_msg, relayed_headers(resp), std::move(err_body),
+                          f == upstream::failure::none};
+        last = std::move(fa);
+        continue;
+      }
+      if (status >= 500 || status == 401 || status == 403) {
+        // The upstream's own failure (or our credentials there): counts against the
+        // instance; the client gets a gateway error keeping the upstream status and message.
+        std::string msg = type + " upstream answered HTTP " + std::to_string(status) + ": " + upstream_msg;
+        env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, "HTTP " + std::to_string(status) + ": " + upstream_msg, {}});
+        last = failed_attempt{502, std::move(msg), {}, {}, false};
+        continue;
+      }
+      // A client-side error (400, 404, 413, 422...) in the same protocol: the client's own
+      // fault, passed on as it is, and not retried.
+      env.pools.report(type, inst.uuid, {pool::outcome::kind::client_error, {}, {}});
+      rec.status = status;
+      if (f != upstream::failure::none) {
+        co_await send_error(ch, r.proto, status, upstream_msg);
+      } else {
+        co_await ch.send_response(status, relayed_headers(resp), std::move(err_body));
+      }
+      co_return;
+    }
   }
 
-  const auto t0 = clock_type::now();
-  auto result = co_await env.upstream.send(std::move(*upstream_req), &ch.disconnect_token());
-  rec.upstream_latency = std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0);
-  if (ch.disconnect_token().cancelled()) {
-    rec.status = 499;
-    rec.error = "client closed the connection";
+  if (last) {
+    co_await send_failed(ch, r.proto, *last, rec);
     co_return;
   }
-  if (result.error != upstream::failure::none) {
-    rec.status = status_for_failure(result.error);
-    rec.error = std::string(upstream::to_string(result.error));
-    spdlog::warn("[{}] {} upstream {}: {}", req.id, provider_type, upstream::to_string(result.error),
-                 result.detail);
-    // The message is built before the co_await: GCC 12 destroys temporaries of a ?: inside a
-    // co_await expression twice.
-    std::string msg = provider_type + " upstream " + std::string(upstream::to_string(result.error));
-    if (!result.detail.empty()) msg += ": " + result.detail;
-    co_await send_error(ch, r.proto, rec.status, msg);
-    co_return;
+  // No attempt at all: nothing eligible anywhere in the chain.
+  rec.status = 503;
+  std::string msg = first_no_pick ? no_instance_message(*first_no_pick)
+                                  : "no instance of " + provider_type + " is configured";
+  rec.error = "no eligible instance";
+  std::vector<header> extra;
+  if (first_no_pick && first_no_pick->next_cooldown_end) {
+    const auto wait = std::chrono::duration_cast<std::chrono::seconds>(
+        *first_no_pick->next_cooldown_end - std::chrono::system_clock::now());
+    extra.emplace_back("retry-after", std::to_string(std::max<long long>(1, wait.count() + 1)));
   }
-  co_await relay(env, *result.resp, r.proto, provider_type, ch, rec);
-  if (ch.disconnect_token().cancelled() && rec.error.empty()) rec.error = "client closed the connection";
+  co_await send_error(ch, r.proto, 503, std::move(msg), std::move(extra));
 }
 
 }  // namespace aiclient::server

@@ -45,6 +45,11 @@ route match_route(std::string_view method, std::string_view path, bool anthropic
     expect(endpoint::models, anthropic_client ? wire_protocol::claude : wire_protocol::openai, "GET");
   } else if (path == "/health") {
     expect(endpoint::health, wire_protocol::openai, "GET");
+  } else if (path == "/provider_health") {
+    expect(endpoint::provider_health, wire_protocol::openai, "GET");
+  } else if (path == "/admin" || path.rfind("/admin/", 0) == 0) {
+    r.ep = endpoint::admin;  // the admin handler checks methods itself
+    r.proto = wire_protocol::openai;
   } else if (path == "/v1beta/models") {
     expect(endpoint::gemini_models, wire_protocol::gemini, "GET");
   } else if (path.rfind("/v1beta/models/", 0) == 0) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -17,6 +18,9 @@
 #include <spdlog/spdlog.h>
 
 #include "aiclient/protocol/errors.hpp"
+#include "aiclient/provider/provider.hpp"
+#include "aiclient/util/atomic_file.hpp"
+#include "health_checker.hpp"
 #include "aiclient/server/handler.hpp"
 #include "aiclient/server/router.hpp"
 #include "aiclient/upstream/client.hpp"
@@ -57,9 +61,14 @@ std::string new_request_id() {
 
 }  // namespace
 
-struct server::impl {
-  config::settings settings;
-  pool::pools pools;
+struct server::impl : admin_control {
+  config::settings settings;  // as started: addresses, threads and limits
+  mutable std::mutex current_mutex;
+  std::shared_ptr<const config::settings> current;  // swapped by reload()
+  std::function<config::settings()> config_loader;
+  std::mutex reload_mutex;
+  std::unique_ptr<pool::pool_manager> manager;
+  std::unique_ptr<util::debounced_saver> saver;
   std::unique_ptr<asio::ssl::context> tls;
   std::unique_ptr<prompt_log> prompts;
   std::atomic<int> connections{0};
@@ -71,8 +80,17 @@ struct server::impl {
   std::thread stopper;
   // Last: destroyed first, while everything its pending coroutines reference still exists.
   std::vector<std::unique_ptr<worker>> workers;
+  // After the workers: released before them, so its timer never outlives their io_context.
+  std::unique_ptr<health_checker> checker;
 
   awaitable<void> accept_loop(worker& w);
+
+  std::shared_ptr<const config::settings> current_settings() const {
+    std::lock_guard lock(current_mutex);
+    return current;
+  }
+  std::string reload() override;
+  std::string reload_pools_from(const std::string& path);
 };
 
 namespace {
@@ -307,7 +325,8 @@ awaitable<void> session::run() {
     arm_watch(watch_);
     stream_.expires_never();
 
-    handler_env env{cfg, s_.pools, *w_.upstream, s_.prompts.get()};
+    const auto now_cfg = s_.current_settings();
+    handler_env env{*now_cfg, *s_.manager, *w_.upstream, s_.prompts.get(), &s_};
     access_record rec;
     bool internal_error = false;
     try {
@@ -381,15 +400,89 @@ awaitable<void> server::impl::accept_loop(worker& w) {
 }
 
 server::server(config::settings s, pool::pools p) : impl_(std::make_unique<impl>()) {
-  impl_->settings = std::move(s);
-  impl_->pools = std::move(p);
-  impl_->prompts =
-      std::make_unique<prompt_log>(impl_->settings.log_prompts, impl_->settings.prompt_log_base_name);
+  auto& i = *impl_;
+  i.settings = std::move(s);
+  i.current = std::make_shared<const config::settings>(i.settings);
+  i.prompts = std::make_unique<prompt_log>(i.settings.log_prompts, i.settings.prompt_log_base_name);
+  pool::manager_options mo;
+  mo.max_error_count = i.settings.max_error_count;
+  mo.rate_limit_base = std::chrono::duration_cast<std::chrono::seconds>(
+      milliseconds(std::max(1000, i.settings.rate_limit_cooldown_ms)));
+  mo.rate_limit_max = std::chrono::duration_cast<std::chrono::seconds>(
+      milliseconds(std::max(1000, i.settings.rate_limit_cooldown_max_ms)));
+  i.manager = std::make_unique<pool::pool_manager>(std::move(p), mo);
+  if (!i.settings.provider_pools_file.empty()) {
+    util::debounced_saver::options so;
+    so.debounce = milliseconds(i.settings.pool_save_debounce_ms);
+    so.max_wait = milliseconds(i.settings.pool_save_max_wait_ms);
+    const std::string path = i.settings.provider_pools_file;
+    i.saver = std::make_unique<util::debounced_saver>(
+        path, [&i] { return i.manager->serialize(); },
+        [&i, path] {
+          // Someone edited the file since our last save: take their edit in before writing.
+          spdlog::info("provider pools file {} changed on disk: reloading it before saving", path);
+          if (auto err = i.reload_pools_from(path); !err.empty())
+            throw std::runtime_error(err);  // keep their file; saves resume once it is valid
+        },
+        so);
+    i.saver->adopt();
+    i.manager->set_on_change([&i] { i.saver->schedule(); });
+    if (i.manager->version() > 0) i.saver->schedule();  // e.g. generated uuids
+  }
 }
 
 server::~server() {
   request_stop();
   wait();
+}
+
+void server::set_config_loader(std::function<config::settings()> loader) {
+  impl_->config_loader = std::move(loader);
+}
+
+std::string server::reload() { return impl_->reload(); }
+
+std::string server::impl::reload_pools_from(const std::string& path) {
+  try {
+    auto fresh = pool::load_pools_file(path);
+    provider::validate_instances(fresh);
+    manager->reload(std::move(fresh));
+    return {};
+  } catch (const std::exception& e) {
+    spdlog::error("provider pools reload rejected, keeping the current pools: {}", e.what());
+    return e.what();
+  }
+}
+
+std::string server::impl::reload() {
+  std::lock_guard lock(reload_mutex);
+  auto next = std::make_shared<config::settings>(*current_settings());
+  if (config_loader) {
+    try {
+      config::settings loaded = config_loader();
+      // Addresses, threads, limits and the upstream client options need a restart.
+      if (loaded.host != settings.host || loaded.port != settings.port || loaded.threads != settings.threads)
+        spdlog::warn("reload: HOST, SERVER_PORT and THREADS changes take effect after a restart");
+      if (loaded.provider_pools_file != settings.provider_pools_file)
+        spdlog::warn("reload: a new PROVIDER_POOLS_FILE_PATH takes effect after a restart");
+      loaded.provider_pools_file = settings.provider_pools_file;
+      *next = std::move(loaded);
+    } catch (const std::exception& e) {
+      spdlog::error("config reload rejected, keeping the current configuration: {}", e.what());
+      return e.what();
+    }
+  }
+  if (!settings.provider_pools_file.empty()) {
+    if (saver) saver->flush();  // our pending state first, so the reload merges with it
+    if (auto err = reload_pools_from(settings.provider_pools_file); !err.empty()) return err;
+    if (saver) saver->adopt();
+  }
+  {
+    std::lock_guard l(current_mutex);
+    current = std::move(next);
+  }
+  spdlog::info("configuration reloaded");
+  return {};
 }
 
 void server::start() {
@@ -431,6 +524,10 @@ void server::start() {
     w->upstream = std::make_unique<upstream::client>(w->ioc.get_executor(), *s.tls, uo);
     s.workers.push_back(std::move(w));
   }
+  s.checker = std::make_unique<health_checker>(s.workers.front()->ioc.get_executor(),
+                                               *s.workers.front()->upstream, *s.manager,
+                                               [&s] { return s.current_settings(); });
+  asio::post(s.workers.front()->ioc, [&s] { s.checker->start(); });
   for (auto& w : s.workers) {
     asio::co_spawn(w->ioc, s.accept_loop(*w), asio::detached);
     w->thread = std::thread([wp = w.get()] {
@@ -465,6 +562,8 @@ void server::request_stop() {
                    s.connections.load());
     for (auto& w : s.workers) w->ioc.stop();
   });
+  if (s.checker && !s.workers.empty())
+    asio::post(s.workers.front()->ioc, [&s] { s.checker->stop(); });
   for (auto& w : s.workers) {
     asio::post(w->ioc, [wp = w.get()] {
       beast::error_code ec;
@@ -482,6 +581,10 @@ void server::wait() {
     if (w->thread.joinable()) w->thread.join();
   std::lock_guard lock(s.stopper_mutex);
   if (s.stopper.joinable()) s.stopper.join();
+  if (s.saver) {
+    if (auto err = s.saver->flush(); !err.empty())
+      spdlog::error("could not save the provider pools on shutdown: {}", err);
+  }
 }
 
 }  // namespace aiclient::server

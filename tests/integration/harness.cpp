@@ -35,6 +35,8 @@ config::settings test_settings(const std::string& model_provider) {
   s.upstream_first_byte_timeout_ms = 2000;
   s.upstream_idle_timeout_ms = 2000;
   s.shutdown_grace_ms = 5000;
+  s.request_base_delay_ms = 5;
+  s.health_check_enabled = false;
   spdlog::set_level(spdlog::level::warn);
   return s;
 }
@@ -206,7 +208,7 @@ int child_server::wait_exit(std::chrono::milliseconds timeout) {
     pump(std::chrono::milliseconds(20));
     int st;
     if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-      exit_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+      exit_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
       pump(std::chrono::milliseconds(10));
       return *exit_;
     }

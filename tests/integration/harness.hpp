@@ -63,7 +63,8 @@ class child_server {
   std::uint16_t wait_port(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   /// Sends a signal.
   void signal(int sig);
-  /// Waits for exit; returns the exit status (or -1 on timeout / killed by a signal).
+  /// Waits for exit; returns the exit status, 128 + the signal when killed by one, or -1 on
+  /// timeout.
   int wait_exit(std::chrono::milliseconds timeout);
   /// Everything the process printed so far.
   std::string output();

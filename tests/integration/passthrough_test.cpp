@@ -166,6 +166,7 @@ TEST(upstream_errors, silent_upstream_is_a_504) {
   up.push(hang);
   auto s = test_settings("openai-custom");
   s.upstream_first_byte_timeout_ms = 300;
+  s.request_max_retries = 0;
   running_server srv(s, one_instance_pool("openai-custom", up.base_url() + "/v1"));
   auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {}, openai_body);
   EXPECT_EQ(r.status, 504);
@@ -176,7 +177,7 @@ TEST(upstream_errors, upstream_5xx_is_a_502_keeping_status_and_message) {
   fake_upstream up;
   auto e = json_answer(R"({"error":{"message":"the model is overloaded","type":"server_error"}})");
   e.status = 503;
-  up.push(e);
+  up.set_handler([e](const recorded_request&) { return e; });
   running_server srv(test_settings("openai-custom"), one_instance_pool("openai-custom", up.base_url() + "/v1"));
   auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {}, openai_body);
   EXPECT_EQ(r.status, 502);

@@ -56,7 +56,7 @@ TEST(process, default_configuration_serves_the_mock_provider) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json::parse(r.body)["choices"][0]["message"]["role"], "assistant");
   srv.signal(SIGTERM);
-  EXPECT_EQ(srv.wait_exit(10s), 0);
+  EXPECT_EQ(srv.wait_exit(10s), 0) << srv.output();
 }
 
 TEST(process, sigterm_drains_in_flight_requests_then_exits_zero) {

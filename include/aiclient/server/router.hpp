@@ -18,6 +18,8 @@ enum class endpoint {
   gemini_stream,         ///< POST /v1beta/models/{model}:streamGenerateContent
   gemini_models,         ///< GET /v1beta/models
   health,                ///< GET /health
+  provider_health,       ///< GET /provider_health (pool state, no secrets)
+  admin,                 ///< /admin/... (ADMIN_API_KEY)
   unknown
 };
 

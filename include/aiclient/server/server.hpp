@@ -1,6 +1,8 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <memory>
 
 #include "aiclient/config/settings.hpp"
@@ -27,6 +29,12 @@ class server {
   void request_stop();
   /// Blocks until the workers have stopped.
   void wait();
+  /// Reloads config.json (through the loader, when set) and provider_pools.json, carrying
+  /// runtime state over by uuid. Returns "" on success; on any error nothing changes and the
+  /// reason is returned (and logged). Blocking (file I/O): call it off the I/O threads.
+  std::string reload();
+  /// How reload() re-reads the configuration (main: the command line and config.json again).
+  void set_config_loader(std::function<config::settings()> loader);
   /// Connections open right now (all workers).
   int open_connections() const noexcept;
   /// Requests being handled right now (all workers).

@@ -560,4 +560,44 @@ TEST_F(ConfigTest, ShippedExampleConfigIsValid) {
   EXPECT_FALSE(s.required_api_key.empty());
 }
 
+
+// --- pools: health checks, persistence, admin, fallback chain ---
+
+TEST_F(ConfigTest, PoolKeysFromFileAndCommandLine) {
+  const auto path = write("c.json", R"({
+    "ADMIN_API_KEY": "admin-key-0123456789", "HEALTH_CHECK_ENABLED": false,
+    "HEALTH_CHECK_INTERVAL_MS": 30000, "HEALTH_CHECK_CONCURRENCY": 2,
+    "POOL_SAVE_DEBOUNCE_MS": 200, "POOL_SAVE_MAX_WAIT_MS": 800,
+    "providerFallbackChain": {"openai-custom": ["claude-custom", "mock"]}
+  })");
+  const settings s = run({"--config", path, "--health-check-timeout-ms", "2500"});
+  EXPECT_EQ(s.admin_api_key, "admin-key-0123456789");
+  EXPECT_FALSE(s.health_check_enabled);
+  EXPECT_EQ(s.health_check_interval_ms, 30000);
+  EXPECT_EQ(s.health_check_concurrency, 2);
+  EXPECT_EQ(s.health_check_timeout_ms, 2500);
+  EXPECT_EQ(s.pool_save_debounce_ms, 200);
+  EXPECT_EQ(s.pool_save_max_wait_ms, 800);
+  ASSERT_EQ(s.provider_fallback_chain.count("openai-custom"), 1u);
+  EXPECT_EQ(s.provider_fallback_chain.at("openai-custom"),
+            (std::vector<std::string>{"claude-custom", "mock"}));
+}
+
+TEST_F(ConfigTest, FallbackChainIsValidated) {
+  EXPECT_THAT(file_error(R"({"providerFallbackChain": ["x"]})"), HasSubstr("providerFallbackChain"));
+  EXPECT_THAT(file_error(R"({"providerFallbackChain": {"openai-custom": "claude-custom"}})"),
+              HasSubstr("expected an object of arrays"));
+  EXPECT_THAT(file_error(R"({"providerFallbackChain": {"openai-custom": ["nope"]}})"),
+              HasSubstr("unknown provider type \"nope\""));
+  EXPECT_THAT(file_error(R"({"providerFallbackChain": {"nope": ["mock"]}})"),
+              HasSubstr("unknown provider type \"nope\""));
+  EXPECT_THAT(file_error(R"({"providerFallbackChain": {"mock": ["mock"]}})"), HasSubstr("names itself"));
+}
+
+TEST_F(ConfigTest, PoolSaveTimingsMustBeConsistent) {
+  EXPECT_THAT(error_of({"--pool-save-debounce-ms", "5000", "--pool-save-max-wait-ms", "1000"}),
+              HasSubstr("POOL_SAVE_MAX_WAIT_MS"));
+  EXPECT_THAT(error_of({"--health-check-interval-ms", "5"}), HasSubstr("--health-check-interval-ms: 5 is out of range"));
+}
+
 }  // namespace

@@ -1,0 +1,219 @@
+#include "health_checker.hpp"
+
+#include <random>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "aiclient/protocol/errors.hpp"
+#include "aiclient/provider/provider.hpp"
+
+namespace aiclient::server {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using std::chrono::milliseconds;
+
+namespace {
+
+// One probe of one instance: {ok, message}.
+awaitable<std::pair<bool, std::string>> probe(upstream::client& client,
+                                              std::shared_ptr<const pool::instance> inst,
+                                              milliseconds timeout) {
+  if (inst->type == "mock") co_return std::pair{true, std::string("ok")};
+  if (!provider::is_supported(inst->type))
+    co_return std::pair{false, "health checks of " + inst->type + " are not supported yet"};
+  provider::passthrough_input in;
+  if (inst->check_model.empty()) {
+    in.op = provider::operation::list_models;
+  } else {
+    in.op = provider::operation::generate;
+    std::string model;
+    protocol::append_json_string(model, inst->check_model);
+    in.body = R"({"model":)" + model +
+              R"(,"max_tokens":1,"messages":[{"role":"user","content":"ping"}]})";
+  }
+  std::string err;
+  auto req = provider::build_passthrough(*inst, in, &err);
+  if (!req) co_return std::pair{false, err};
+
+  // The timeout cancels the exchange through its token.
+  auto token = std::make_shared<upstream::cancel_token>();
+  auto deadline = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, timeout);
+  deadline->async_wait([token](const boost::system::error_code& ec) {
+    if (!ec) token->cancel();
+  });
+  auto result = co_await client.send(std::move(*req), token.get());
+  std::pair<bool, std::string> out;
+  if (result.error != upstream::failure::none) {
+    out = {false, token->cancelled() ? std::string("health check timed out")
+                                     : std::string(upstream::to_string(result.error))};
+  } else {
+    auto [f, body] = co_await result.resp->read_all(1024 * 1024);
+    const int status = result.resp->status();
+    if (status >= 200 && status < 300 && f == upstream::failure::none)
+      out = {true, "ok"};
+    else if (token->cancelled())
+      out = {false, "health check timed out"};
+    else
+      out = {false, "HTTP " + std::to_string(status)};
+  }
+  deadline->cancel();
+  token->clear_callback();
+  co_return out;
+}
+
+}  // namespace
+
+awaitable<std::pair<bool, std::string>> check_instance(upstream::client& client,
+                                                       pool::pool_manager& pools, std::string type,
+                                                       std::string uuid, milliseconds timeout) {
+  auto view = pools.find(type, uuid);
+  if (!view) co_return std::pair{false, std::string("unknown instance")};
+  auto result = co_await probe(client, view->config, timeout);
+  pools.report_health_check(type, uuid, result.first, result.second);
+  if (!result.first) spdlog::info("health check {} {}: {}", type, uuid, result.second);
+  co_return result;
+}
+
+struct health_checker::impl : std::enable_shared_from_this<impl> {
+  asio::any_io_executor ex;
+  upstream::client& client;
+  pool::pool_manager& pools;
+  std::function<std::shared_ptr<const config::settings>()> settings;
+  asio::steady_timer timer;
+  bool stopped = false;
+
+  impl(asio::any_io_executor e, upstream::client& c, pool::pool_manager& p,
+       std::function<std::shared_ptr<const config::settings>()> s)
+      : ex(e), client(c), pools(p), settings(std::move(s)), timer(e) {}
+
+  // One probe of one instance: {ok, message}.
+  awaitable<std::pair<bool, std::string>> probe(std::shared_ptr<const pool::instance> inst,
+                                                milliseconds timeout) {
+    if (inst->type == "mock") co_return std::pair{true, std::string("ok")};
+    if (!provider::is_supported(inst->type))
+      co_return std::pair{false, "health checks of " + inst->type + " are not supported yet"};
+    provider::passthrough_input in;
+    if (inst->check_model.empty()) {
+      in.op = provider::operation::list_models;
+    } else {
+      in.op = provider::operation::generate;
+      std::string model;
+      protocol::append_json_string(model, inst->check_model);
+      in.body = R"({"model":)" + model +
+                R"(,"max_tokens":1,"messages":[{"role":"user","content":"ping"}]})";
+    }
+    std::string err;
+    auto req = provider::build_passthrough(*inst, in, &err);
+    if (!req) co_return std::pair{false, err};
+
+    // The timeout cancels the exchange through its token.
+    auto token = std::make_shared<upstream::cancel_token>();
+    auto deadline = std::make_shared<asio::steady_timer>(ex, timeout);
+    deadline->async_wait([token](const boost::system::error_code& ec) {
+      if (!ec) token->cancel();
+    });
+    auto result = co_await client.send(std::move(*req), token.get());
+    std::pair<bool, std::string> out;
+    if (result.error != upstream::failure::none) {
+      out = {false, token->cancelled() ? std::string("health check timed out")
+                                       : std::string(upstream::to_string(result.error))};
+    } else {
+      auto [f, body] = co_await result.resp->read_all(1024 * 1024);
+      const int status = result.resp->status();
+      if (status >= 200 && status < 300 && f == upstream::failure::none)
+        out = {true, "ok"};
+      else if (token->cancelled())
+        out = {false, "health check timed out"};
+      else
+        out = {false, "HTTP " + std::to_string(status)};
+    }
+    deadline->cancel();
+    co_return out;
+  }
+
+  awaitable<std::pair<bool, std::string>> check(std::string type, std::string uuid) {
+    auto view = pools.find(type, uuid);
+    if (!view) co_return std::pair{false, std::string("unknown instance")};
+    auto cfg = settings();
+    auto result = co_await probe(view->config, milliseconds(cfg->health_check_timeout_ms));
+    pools.report_health_check(type, uuid, result.first, result.second);
+    if (!result.first)
+      spdlog::info("health check {} {}: {}", type, uuid, result.second);
+    co_return result;
+  }
+
+  awaitable<void> round() {
+    auto cfg = settings();
+    std::vector<std::pair<std::string, std::string>> todo;
+    for (const auto& [type, list] : pools.snapshot()) {
+      for (const auto& v : list) {
+        if (v.state.is_disabled) continue;
+        if (!v.state.is_healthy || cfg->health_check_healthy) todo.emplace_back(type, v.config->uuid);
+      }
+    }
+    if (todo.empty()) co_return;
+    // A fixed number of probing coroutines share the list; the round ends when all are done.
+    auto next = std::make_shared<std::size_t>(0);
+    auto running = std::make_shared<int>(0);
+    asio::steady_timer done(ex, asio::steady_timer::time_point::max());
+    const int workers = std::min<int>(cfg->health_check_concurrency, static_cast<int>(todo.size()));
+    auto self = shared_from_this();
+    for (int i = 0; i < workers; ++i) {
+      ++*running;
+      asio::co_spawn(
+          ex,
+          [self, &todo, next, running, &done]() -> awaitable<void> {
+            while (*next < todo.size() && !self->stopped) {
+              const auto [type, uuid] = todo[(*next)++];
+              co_await check_instance(self->client, self->pools, type, uuid,
+                                      milliseconds(self->settings()->health_check_timeout_ms));
+            }
+            if (--*running == 0) done.cancel();
+          },
+          asio::detached);
+    }
+    // Workers only finish on this executor, so no cancel can slip between test and wait.
+    while (*running > 0) co_await done.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+
+  awaitable<void> loop() {
+    auto self = shared_from_this();
+    std::mt19937 rng{std::random_device{}()};
+    while (!stopped) {
+      const auto interval = settings()->health_check_interval_ms;
+      std::uniform_int_distribution<int> jitter(-interval / 10, interval / 10);
+      timer.expires_after(milliseconds(interval + jitter(rng)));
+      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (stopped) break;
+      if (!settings()->health_check_enabled) continue;
+      co_await round();
+    }
+  }
+};
+
+health_checker::health_checker(asio::any_io_executor ex, upstream::client& client,
+                               pool::pool_manager& pools,
+                               std::function<std::shared_ptr<const config::settings>()> settings)
+    : impl_(std::make_shared<impl>(ex, client, pools, std::move(settings))) {}
+
+health_checker::~health_checker() { impl_->stopped = true; }
+
+void health_checker::start() {
+  if (!impl_->settings()->health_check_enabled) return;
+  asio::co_spawn(impl_->ex, impl_->loop(), asio::detached);
+}
+
+void health_checker::stop() {
+  impl_->stopped = true;
+  impl_->timer.cancel();
+}
+
+}  // namespace aiclient::server
