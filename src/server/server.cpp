@@ -253,9 +253,9 @@ awaitable<void> session::run() {
     request_id_ = new_request_id();
     const auto t0 = std::chrono::steady_clock::now();
     if (ec) {
-      if (ec == beast::error::timeout && parser.got_some()) {
-        co_await write_simple_error(protocol::wire_protocol::openai, 408, "request header timeout");
-      } else if (ec == http::error::header_limit) {
+      // A timeout (HEADER_TIMEOUT_MS / KEEP_ALIVE_TIMEOUT_MS) has already closed the socket:
+      // the connection just ends, as nginx does.
+      if (ec == http::error::header_limit) {
         co_await write_simple_error(protocol::wire_protocol::openai, 431,
                                     "request header larger than MAX_HEADER_BYTES");
       } else if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
@@ -309,7 +309,7 @@ awaitable<void> session::run() {
           co_await write_simple_error(proto, 413, "request body exceeds MAX_BODY_BYTES (" +
                                                       std::to_string(cfg.max_body_bytes) + ")");
         else if (bec == beast::error::timeout)
-          co_await write_simple_error(proto, 408, "request body timeout");
+          spdlog::info("[{}] request body not received within BODY_TIMEOUT_MS: closing", request_id_);
         else if (bec != http::error::end_of_stream && bec != asio::error::eof &&
                  bec != asio::error::connection_reset)
           co_await write_simple_error(proto, 400, "malformed HTTP request body: " + bec.message());

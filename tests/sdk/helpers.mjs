@@ -297,7 +297,11 @@ export function anthropicError(message, type = 'api_error') {
 export async function startGateway({ pools, modelProvider, apiKey, extraArgs = [], startTimeoutMs = 15000 } = {}) {
   const bin = serverBinary();
   const dir = await mkdtemp(path.join(tmpdir(), 'aiclient-sdk-'));
-  const args = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'info'];
+  // One scripted answer per request: no retries, and errors the tests provoke on purpose must
+  // not take the only account out of the pool (the pool behaviour has its own tests).
+  const args = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'info',
+                '--request-max-retries', '0', '--max-error-count', '1000',
+                '--health-check-enabled', 'false'];
   if (pools) {
     const file = path.join(dir, 'provider_pools.json');
     await writeFile(file, JSON.stringify(pools, null, 2));
