@@ -500,10 +500,27 @@ inspect_result inspect_body(wire_protocol /*p*/, std::string_view body) {
     if (const error_code e = std::move(field_result).get(field)) return fail(malformed(e));
     std::string_view key;
     if (const error_code e = field.unescaped_key().get(key)) return fail(malformed(e));
-    if (key != "model" && key != "stream") continue;  // skipped unread by the next iteration
+    if (key != "model" && key != "stream" && key != "stream_options")
+      continue;  // skipped unread by the next iteration
     od::value v = field.value();
     od::json_type type;
     if (const error_code e = v.type().get(type)) return fail(malformed(e));
+    if (key == "stream_options") {
+      // OpenAI: {"include_usage": true}; anything else is left to the upstream to judge.
+      if (type != od::json_type::object) continue;
+      od::object opts;
+      if (const error_code e = v.get_object().get(opts)) return fail(malformed(e));
+      for (auto opt_result : opts) {
+        od::field opt;
+        if (const error_code e = std::move(opt_result).get(opt)) return fail(malformed(e));
+        std::string_view opt_key;
+        if (const error_code e = opt.unescaped_key().get(opt_key)) return fail(malformed(e));
+        if (opt_key != "include_usage") continue;
+        bool flag = false;
+        if (!opt.value().get_bool().get(flag)) summary.include_usage = flag;
+      }
+      continue;
+    }
     if (key == "model") {  // the last one wins, as in JSON.parse
       if (type != od::json_type::string) return fail(R"("model" must be a string)");
       std::string_view model;

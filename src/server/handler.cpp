@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "aiclient/protocol/convert.hpp"
 #include "aiclient/protocol/errors.hpp"
 #include "aiclient/protocol/request_body.hpp"
 #include "aiclient/protocol/sse.hpp"
@@ -164,6 +165,82 @@ awaitable<bool> relay_success(handler_env& env, upstream::response& resp, wire_p
       std::string event = protocol::stream_error_event(
           proto, 502, provider + " upstream sent an event larger than MAX_SSE_EVENT_BYTES");
       co_await ch.send_chunk(event);
+      co_await ch.end_stream();
+      co_return false;
+    }
+  }
+}
+
+// Relays a successful (2xx) upstream answer of protocol `from` converted into the client's
+// protocol `to`. Returns false when the upstream broke off mid-way or its answer could not be
+// converted (the client got an error), true otherwise.
+awaitable<bool> relay_converted(handler_env& env, upstream::response& resp, wire_protocol from,
+                                wire_protocol to, const protocol::stream_options& so,
+                                const std::string& provider, client_channel& ch,
+                                access_record& rec) {
+  auto& token = ch.disconnect_token();
+  const bool event_stream = util::istarts_with(resp.header_value("content-type"), "text/event-stream");
+  rec.status = resp.status();
+
+  if (!event_stream) {
+    auto [f, body] = co_await resp.read_all(env.settings.upstream_max_response_bytes);
+    if (token.cancelled()) co_return true;
+    if (f != upstream::failure::none) {
+      rec.status = status_for_failure(f);
+      rec.error = std::string(upstream::to_string(f));
+      std::string msg = provider + " upstream response failed: " + std::string(upstream::to_string(f));
+      co_await send_error(ch, to, rec.status, std::move(msg));
+      co_return false;
+    }
+    auto converted = protocol::convert_response(from, to, body, so.model);
+    if (!converted.ok()) {
+      rec.status = 502;
+      rec.error = "unconvertible upstream answer";
+      std::string msg = provider + " upstream answer could not be converted: " + converted.error;
+      co_await send_error(ch, to, 502, std::move(msg));
+      co_return false;
+    }
+    co_await ch.send_response(resp.status(), json_headers(), std::move(converted.body));
+    co_return true;
+  }
+
+  auto converter = protocol::stream_converter::make(from, to, so);
+  std::vector<header> headers = (to == wire_protocol::gemini && !so.gemini_sse) ? json_headers() : sse_headers();
+  if (!co_await ch.begin_stream(resp.status(), std::move(headers))) co_return true;
+  std::string out;
+  for (;;) {
+    auto [f, piece] = co_await resp.read_some();
+    if (token.cancelled() || f == upstream::failure::aborted) co_return true;
+    out.clear();
+    if (f != upstream::failure::none) {
+      rec.error = "stream " + std::string(upstream::to_string(f));
+      converter->fail(status_for_failure(f),
+                      provider + " upstream stream failed: " + std::string(upstream::to_string(f)), out);
+      co_await ch.send_chunk(out);
+      co_await ch.end_stream();
+      co_return false;
+    }
+    if (piece.empty()) {
+      const bool complete = converter->upstream_complete();
+      if (complete) {
+        converter->finish(out);
+      } else {
+        rec.error = "stream ended early";
+        converter->fail(502, provider + " upstream stream ended before its final event", out);
+      }
+      if (!out.empty() && !co_await ch.send_chunk(out)) co_return true;
+      co_await ch.end_stream();
+      co_return complete;
+    }
+    converter->feed(piece, out);
+    if (!out.empty() && !co_await ch.send_chunk(out)) {
+      resp.abort();
+      co_return true;
+    }
+    if (converter->failed()) {
+      // The upstream sent an error event (already converted into the client's).
+      resp.abort();
+      rec.error = "upstream error event";
       co_await ch.end_stream();
       co_return false;
     }
@@ -351,27 +428,41 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
     if (env.prompts && env.prompts->enabled())
       env.prompts->record(req.id, provider_type, req.path, req.body);
   }
-  const std::string model = r.proto == wire_protocol::gemini ? r.gemini_model : summary.model;
+  std::string model = r.proto == wire_protocol::gemini ? r.gemini_model : summary.model;
+  // "provider:model" chooses the pool when neither the header nor the path did.
+  bool strip_model_prefix = false;
+  if (req.header_value("model-provider").empty() && r.provider.empty()) {
+    if (const auto colon = model.find(':'); colon != std::string::npos) {
+      const std::string prefix = model.substr(0, colon);
+      if (std::find(known.begin(), known.end(), prefix) != known.end()) {
+        provider_type = prefix;
+        rec.provider = prefix;
+        model = model.substr(colon + 1);
+        strip_model_prefix = r.proto != wire_protocol::gemini;
+      }
+    }
+  }
+  const bool client_stream =
+      r.ep == endpoint::gemini_stream || (r.proto != wire_protocol::gemini && summary.stream);
 
-  // The provider types to try: the chosen one, then its fallback chain. Until protocol
-  // conversion lands, only types that speak the client's protocol (or mock) can serve.
+  // The provider types to try: the chosen one, then its fallback chain.
   std::vector<std::string> chain{provider_type};
   if (auto it = env.settings.provider_fallback_chain.find(provider_type);
       it != env.settings.provider_fallback_chain.end())
     chain.insert(chain.end(), it->second.begin(), it->second.end());
   const auto can_serve = [&](const std::string& type) {
-    if (type == "mock") return true;
-    const auto native = provider::native_protocol(type);
-    return provider::is_supported(type) && native && *native == r.proto &&
-           r.proto != wire_protocol::gemini;
+    return type == "mock" || provider::is_supported(type);
   };
 
   // Edited body (system prompt), computed once for every attempt.
   std::string body;
-  if (!env.settings.system_prompt.empty() &&
-      (r.ep == endpoint::chat_completions || r.ep == endpoint::messages)) {
+  const bool inject_prompt = !env.settings.system_prompt.empty() &&
+                             (r.ep == endpoint::chat_completions || r.ep == endpoint::messages ||
+                              r.ep == endpoint::gemini_generate || r.ep == endpoint::gemini_stream);
+  if (inject_prompt || strip_model_prefix) {
     protocol::body_edits edits;
-    edits.system_prompt = env.settings.system_prompt;
+    if (inject_prompt) edits.system_prompt = env.settings.system_prompt;
+    if (strip_model_prefix) edits.model = model;
     edits.mode = env.settings.system_prompt_mode;
     std::string err;
     auto edited = protocol::apply_edits(r.proto, req.body, edits, &err);
@@ -391,21 +482,38 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
   auto& token = ch.disconnect_token();
   for (const std::string& type : chain) {
     if (!can_serve(type)) {
-      if (type == provider_type) {
-        const bool known_adapter = provider::is_supported(type);
-        failed_attempt f;
-        f.status = 501;
-        f.message = known_adapter
-                        ? "converting " + std::string(protocol::to_string(r.proto)) +
-                              " requests for the " + type +
-                              " provider is not supported yet (use a provider that speaks the "
-                              "same protocol)"
-                        : "provider type " + type + " is not supported by this build yet";
-        last = std::move(f);
-      }
+      if (type == provider_type)
+        last = failed_attempt{501, "provider type " + type + " is not supported by this build yet", {}, {}, false};
       continue;
     }
     rec.provider = type;
+    // Same protocol: pass-through. Otherwise the body is converted once for this type.
+    const wire_protocol native = type == "mock" ? r.proto : *provider::native_protocol(type);
+    const bool convert = native != r.proto;
+    std::string upstream_body;
+    if (convert && r.ep == endpoint::count_tokens) {
+      // Only Anthropic upstreams count tokens: a documented local estimate otherwise.
+      rec.status = 200;
+      co_await ch.send_response(200, json_headers(), provider::mock::count_tokens_json(body.size()));
+      co_return;
+    }
+    if (convert && req.method == "POST") {
+      protocol::request_options ro;
+      ro.model = model;
+      ro.stream = client_stream;
+      auto converted = protocol::convert_request(r.proto, native, body, ro);
+      if (!converted.ok()) {
+        rec.status = 400;
+        co_await send_error(ch, r.proto, 400, converted.error);
+        co_return;
+      }
+      upstream_body = std::move(converted.body);
+    }
+    protocol::stream_options so;
+    so.model = model;
+    so.include_usage = summary.include_usage;
+    so.gemini_sse = util::query_param(req.query, "alt") == "sse";
+    so.max_event_bytes = env.settings.max_sse_event_bytes;
     std::vector<std::string> tried;
     while (attempt <= env.settings.request_max_retries) {
       if (attempt > 0) {
@@ -443,12 +551,14 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       }
 
       provider::passthrough_input in;
-      in.op = r.ep == endpoint::models         ? provider::operation::list_models
+      in.op = (r.ep == endpoint::models || r.ep == endpoint::gemini_models)
+                  ? provider::operation::list_models
               : r.ep == endpoint::count_tokens ? provider::operation::count_tokens
                                                : provider::operation::generate;
-      in.query = req.query;
+      // Gemini's query (alt=sse, key=) is not for other protocols' upstreams.
+      in.query = r.proto == wire_protocol::gemini ? std::string_view() : req.query;
       in.client_headers = &req.headers;
-      in.body = body;
+      in.body = convert ? upstream_body : body;
       std::string err;
       auto upstream_req = provider::build_passthrough(inst, in, &err);
       if (!upstream_req) {
@@ -479,7 +589,26 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       auto& resp = *result.resp;
       const int status = resp.status();
       if (status < 400) {
-        const bool complete = co_await relay_success(env, resp, r.proto, type, ch, rec);
+        bool complete;
+        if (!convert) {
+          complete = co_await relay_success(env, resp, r.proto, type, ch, rec);
+        } else if (in.op == provider::operation::list_models) {
+          auto [f, list] = co_await resp.read_all(env.settings.upstream_max_response_bytes);
+          auto converted = f == upstream::failure::none
+                               ? protocol::convert_models(native, r.proto, list)
+                               : protocol::convert_result{{}, std::string(upstream::to_string(f))};
+          complete = converted.ok();
+          if (complete) {
+            rec.status = status;
+            co_await ch.send_response(status, json_headers(), std::move(converted.body));
+          } else {
+            rec.status = 502;
+            std::string msg = type + " model list could not be read: " + converted.error;
+            co_await send_error(ch, r.proto, 502, std::move(msg));
+          }
+        } else {
+          complete = co_await relay_converted(env, resp, native, r.proto, so, type, ch, rec);
+        }
         if (complete || token.cancelled()) {
           env.pools.report(type, inst.uuid, {pool::outcome::kind::success, {}, {}});
         } else {
@@ -503,7 +632,13 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
             parse_retry_after(resp.header_value("retry-after"), std::chrono::system_clock::now());
         env.pools.report(type, inst.uuid, {pool::outcome::kind::rate_limited, upstream_msg, retry_after});
         failed_attempt fa{429, upstream_msg, relayed_headers(resp), std::move(err_body),
-                          f == upstream::failure::none};
+                          f == upstream::failure::none && !convert};
+        if (!fa.relay) {  // in the client's shape; keep only the retry hint
+          std::vector<header> keep;
+          for (auto& h : fa.headers)
+            if (h.first == "retry-after") keep.push_back(std::move(h));
+          fa.headers = std::move(keep);
+        }
         last = std::move(fa);
         continue;
       }
@@ -519,7 +654,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       // fault, passed on as it is, and not retried.
       env.pools.report(type, inst.uuid, {pool::outcome::kind::client_error, {}, {}});
       rec.status = status;
-      if (f != upstream::failure::none) {
+      if (f != upstream::failure::none || convert) {
         co_await send_error(ch, r.proto, status, upstream_msg);
       } else {
         co_await ch.send_response(status, relayed_headers(resp), std::move(err_body));

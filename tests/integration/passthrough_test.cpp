@@ -291,13 +291,12 @@ TEST(client_side, unknown_route_404_and_wrong_method_405_in_protocol_shape) {
   EXPECT_EQ(m.headers["allow"], "POST");
 }
 
-TEST(client_side, gemini_routes_answer_not_yet_supported_for_real_providers) {
-  fake_upstream up;
-  running_server srv(test_settings("openai-custom"), one_instance_pool("openai-custom", up.base_url() + "/v1"));
+TEST(client_side, unknown_provider_is_a_400_in_the_gemini_shape) {
+  running_server srv(test_settings(), {});
   auto r = http_request(srv.port(), "POST", "/v1beta/models/gemini-2.5-pro:generateContent",
-                        {{"model-provider", "openai-custom"}}, R"({"contents":[]})");
-  EXPECT_EQ(r.status, 501);
-  EXPECT_EQ(json::parse(r.body)["error"]["status"], "UNIMPLEMENTED");
+                        {{"model-provider", "no-such-provider"}}, R"({"contents":[]})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["error"]["status"], "INVALID_ARGUMENT");
 }
 
 TEST(providers, path_prefix_and_header_choose_the_provider) {
@@ -316,9 +315,6 @@ TEST(providers, path_prefix_and_header_choose_the_provider) {
             R"({"from":"claude"})");
   EXPECT_EQ(http_request(srv.port(), "POST", "/v1/messages", {{"model-provider", "claude-custom"}}, claude_body).body,
             R"({"from":"claude"})");
-  // A protocol mismatch is a clear error until conversion exists.
-  auto mismatch = http_request(srv.port(), "POST", "/v1/messages", {}, claude_body);
-  EXPECT_EQ(mismatch.status, 501);
 }
 
 TEST(providers, system_prompt_is_injected_in_pass_through) {

@@ -17,6 +17,7 @@ struct body_summary {
   std::string model;    ///< top-level "model" (empty when absent)
   bool stream = false;  ///< top-level "stream" == true
   bool has_model = false;
+  bool include_usage = false;  ///< OpenAI stream_options.include_usage == true
 };
 
 /// Result of inspecting a body: a summary, or a client-facing error message (malformed JSON,

@@ -571,3 +571,21 @@ TEST(ApplyEdits, TruncatedAndMutatedBodiesNeverBreakTheEditor) {
 }
 
 }  // namespace
+
+namespace {
+TEST(InspectBody, ReadsStreamOptionsIncludeUsage) {
+  auto r = aiclient::protocol::inspect_body(
+      aiclient::protocol::wire_protocol::openai,
+      R"({"model":"m","stream":true,"stream_options":{"other":1,"include_usage":true},"messages":[]})");
+  ASSERT_TRUE(r.summary) << r.error;
+  EXPECT_TRUE(r.summary->include_usage);
+  r = aiclient::protocol::inspect_body(aiclient::protocol::wire_protocol::openai,
+                                       R"({"model":"m","stream_options":{"include_usage":false}})");
+  ASSERT_TRUE(r.summary);
+  EXPECT_FALSE(r.summary->include_usage);
+  r = aiclient::protocol::inspect_body(aiclient::protocol::wire_protocol::openai,
+                                       R"({"model":"m","stream_options":null})");
+  ASSERT_TRUE(r.summary);
+  EXPECT_FALSE(r.summary->include_usage);
+}
+}  // namespace

@@ -1,0 +1,996 @@
+#include "codec_util.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <random>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "aiclient/protocol/errors.hpp"
+
+namespace aiclient::protocol {
+
+// ---------------------------------------------------------------------------------------------
+// decode_memory
+
+namespace {
+
+// Bodies up to this size keep their buffers for the next decode of the thread; larger ones give
+// them back, so one huge body does not pin several times its size per thread.
+constexpr std::size_t keep_capacity = std::size_t{1} << 20;
+// Scratches kept per thread (a conversion holds one or two at a time).
+constexpr std::size_t max_cached = 4;
+
+struct scratch_cache {
+  std::vector<std::unique_ptr<json_scratch>> free;
+  bool alive = true;
+  ~scratch_cache() { alive = false; }
+};
+
+scratch_cache& cache() {
+  thread_local scratch_cache c;
+  return c;
+}
+
+std::unique_ptr<json_scratch> borrow_scratch() {
+  scratch_cache& c = cache();
+  if (c.alive && !c.free.empty()) {
+    std::unique_ptr<json_scratch> s = std::move(c.free.back());
+    c.free.pop_back();
+    return s;
+  }
+  return std::make_unique<json_scratch>();
+}
+
+void return_scratch(std::unique_ptr<json_scratch> s) {
+  if (!s) return;
+  scratch_cache& c = cache();
+  if (!c.alive || c.free.size() >= max_cached) return;
+  if (s->cap > keep_capacity + simdjson::SIMDJSON_PADDING) {
+    s->buf.reset();
+    s->cap = 0;
+  }
+  if (s->parser.capacity() > keep_capacity) s->parser = od::parser{};
+  c.free.push_back(std::move(s));
+}
+
+}  // namespace
+
+decode_memory::decode_memory() noexcept = default;
+decode_memory::~decode_memory() {
+  if (impl_) return_scratch(std::move(impl_->scratch));
+}
+decode_memory::decode_memory(decode_memory&&) noexcept = default;
+decode_memory& decode_memory::operator=(decode_memory&& other) noexcept {
+  if (this != &other) {
+    if (impl_) return_scratch(std::move(impl_->scratch));
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+decode_memory::impl& decode_memory::state() {
+  if (!impl_) impl_ = std::make_unique<impl>();
+  return *impl_;
+}
+
+std::string_view decode_memory::keep(std::string s) {
+  impl& st = state();
+  st.kept.push_front(std::move(s));
+  return st.kept.front();
+}
+
+std::string_view decode_memory::plain(const text_value& t) {
+  if (!t.escaped || t.data.find('\\') == std::string_view::npos) return t.data;
+  std::string out;
+  out.reserve(t.data.size());
+  codec::unescape_append(t.data, out);
+  return keep(std::move(out));
+}
+
+namespace codec {
+
+// ---------------------------------------------------------------------------------------------
+// Validation and escaping
+
+namespace {
+
+inline int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Reads 4 hex digits at p (p + 4 <= end checked by the caller).
+inline bool hex4(const char* p, unsigned& out) {
+  unsigned v = 0;
+  for (int i = 0; i < 4; ++i) {
+    const int d = hex_digit(p[i]);
+    if (d < 0) return false;
+    v = (v << 4) | static_cast<unsigned>(d);
+  }
+  out = v;
+  return true;
+}
+
+// q at a backslash: the position after the escape sequence, or nullptr when it is invalid
+// (unknown escape, bad hex digits, unpaired UTF-16 surrogate).
+inline const char* skip_escape(const char* q, const char* end) {
+  if (end - q < 2) return nullptr;
+  switch (q[1]) {
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
+      return q + 2;
+    case 'u': {
+      unsigned cp = 0;
+      if (end - q < 6 || !hex4(q + 2, cp)) return nullptr;
+      q += 6;
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
+        unsigned lo = 0;
+        if (end - q < 6 || q[0] != '\\' || q[1] != 'u' || !hex4(q + 2, lo) || lo < 0xDC00 ||
+            lo > 0xDFFF)
+          return nullptr;
+        return q + 6;
+      }
+      if (cp >= 0xDC00 && cp <= 0xDFFF) return nullptr;
+      return q;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+#if defined(__SSE2__)
+// Escape validity of the byte after a backslash: 0 valid, 1 invalid, 2 'u' (needs hex digits).
+constexpr auto escape_class = [] {
+  std::array<unsigned char, 256> t{};
+  t.fill(1);
+  for (const unsigned char c : {'"', '\\', '/', 'b', 'f', 'n', 'r', 't'}) t[c] = 0;
+  t['u'] = 2;
+  return t;
+}();
+
+// Positions of a 64-byte block escaped by a backslash: the bytes after a backslash that is not
+// itself escaped. `carry` says whether byte 0 is escaped by a run of backslashes that ended the
+// previous block, and receives the same for the next block. A run of backslashes starting at
+// position s escapes s+1, s+3, ...: runs are split by the parity of their start (adding a run's
+// first bit to the backslash mask clears exactly that run), then shifted by one and masked
+// with the opposite parity. The technique is the one described by Langdale and Lemire in
+// "Parsing Gigabytes of JSON per Second" (2019), section 3.1.1.
+inline std::uint64_t escaped_positions(std::uint64_t backslash, std::uint64_t& carry) {
+  constexpr std::uint64_t even = 0x5555555555555555ULL;
+  const std::uint64_t first = carry;
+  backslash &= ~first;  // an escaped backslash starts no run
+  const std::uint64_t starts = backslash & ~(backslash << 1);
+  const std::uint64_t even_runs = backslash & ~(backslash + (starts & even));
+  const std::uint64_t odd_runs = backslash & ~even_runs;
+  carry = odd_runs >> 63;
+  return ((even_runs << 1) & ~even) | ((odd_runs << 1) & even) | first;
+}
+
+// Checks the escapes whose escaped byte is at the bits of `escaped` (relative to p).
+inline bool escapes_ok(const char* p, const char* end, std::uint64_t escaped,
+                       const char*& paired_low) {
+  unsigned flags = 0;
+  for (std::uint64_t b = escaped; b; b &= b - 1)
+    flags |= escape_class[static_cast<unsigned char>(p[__builtin_ctzll(b)])];
+  if (flags & 1) return false;
+  if (!(flags & 2)) return true;
+  for (std::uint64_t b = escaped; b; b &= b - 1) {
+    const char* u = p + __builtin_ctzll(b);
+    if (*u != 'u' || u == paired_low) continue;
+    unsigned cp = 0;
+    if (end - u < 5 || !hex4(u + 1, cp)) return false;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      unsigned lo = 0;
+      if (end - u < 11 || u[5] != '\\' || u[6] != 'u' || !hex4(u + 7, lo) || lo < 0xDC00 ||
+          lo > 0xDFFF)
+        return false;
+      paired_low = u + 6;
+    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// scan_string for text inside the padded copy of a body (64 readable bytes past `end`, and no
+// control characters: simdjson's stage 1 rejected them): 64 bytes per step, escapes found with
+// bit arithmetic instead of one branch per special byte.
+const char* scan_padded(const char* p, const char* end, bool quoted) {
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  std::uint64_t carry = 0;
+  const char* paired_low = nullptr;
+  while (p < end) {
+    std::uint64_t bs = 0;
+    std::uint64_t qt = 0;
+    for (int k = 0; k < 4; ++k) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+      bs |= static_cast<std::uint64_t>(
+                static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash))))
+            << (16 * k);
+      qt |= static_cast<std::uint64_t>(
+                static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote))))
+            << (16 * k);
+    }
+    const auto left = static_cast<std::size_t>(end - p);
+    std::uint64_t inside = ~std::uint64_t{0};
+    if (left < 64) {
+      inside = (std::uint64_t{1} << left) - 1;
+      bs &= inside;
+      qt &= inside;
+    }
+    const std::uint64_t escaped = escaped_positions(bs, carry);
+    const std::uint64_t closing = qt & ~escaped;
+    if (closing) {
+      if (!quoted) return nullptr;
+      const unsigned at = static_cast<unsigned>(__builtin_ctzll(closing));
+      const std::uint64_t before = at ? (std::uint64_t{1} << at) - 1 : 0;
+      return escapes_ok(p, end, escaped & before, paired_low) ? p + at : nullptr;
+    }
+    if (escaped & ~inside) return nullptr;  // a backslash ends the text
+    if (!escapes_ok(p, end, escaped, paired_low)) return nullptr;
+    p += 64;
+  }
+  if (carry || quoted) return nullptr;
+  return end;
+}
+#endif
+
+// Scans string content from p. quoted: stops at the closing quote and returns its position;
+// else runs to end and returns end. nullptr on a bad escape, a control character, a stray quote
+// (unquoted content) or a missing closing quote. This is the hot loop of the codecs (every text
+// and raw subtree goes through it once): with SSE2 it looks at 16 bytes at a time and handles
+// every special byte of a block from one bit mask.
+// `padded`: at least 16 bytes past `end` are readable (text inside the padded copy of a body),
+// so short strings take the vector path too, with the bits past `end` masked out.
+const char* scan_string(const char* p, const char* end, bool quoted, bool padded = false) {
+#if defined(__SSE2__)
+  if (padded) return scan_padded(p, end, quoted);
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i control = _mm_set1_epi8(0x1F);
+  while (padded ? p < end : end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i hits =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                     _mm_cmpeq_epi8(_mm_min_epu8(v, control), v));
+    auto bits = static_cast<unsigned>(_mm_movemask_epi8(hits));
+    if (end - p < 16) bits &= (1u << (end - p)) - 1;
+    const char* const block = p;
+    while (bits) {
+      const char* q = block + __builtin_ctz(bits);
+      bits &= bits - 1;
+      if (q < p) continue;  // inside an escape already read
+      const auto c = static_cast<unsigned char>(*q);
+      if (c == '"') return quoted ? q : nullptr;
+      if (c < 0x20) return nullptr;
+      p = skip_escape(q, end);
+      if (!p) return nullptr;
+    }
+    if (p < block + 16) p = block + 16;
+  }
+  if (p > end) p = end;
+#endif
+  while (p < end) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c == '"') return quoted ? p : nullptr;
+    if (c < 0x20) return nullptr;
+    if (c != '\\') {
+      ++p;
+      continue;
+    }
+    p = skip_escape(p, end);
+    if (!p) return nullptr;
+  }
+  return quoted ? nullptr : p;
+}
+
+inline bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+}  // namespace
+
+std::string_view trim_ws(std::string_view s) noexcept {
+  while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
+  return s;
+}
+
+bool valid_string_content(std::string_view s, bool padded) noexcept {
+  return scan_string(s.data(), s.data() + s.size(), false, padded) != nullptr;
+}
+
+bool valid_json(std::string_view s, bool padded) noexcept {
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  constexpr std::size_t max_depth = 1024;
+  std::string stack;  // closing brackets of the open containers
+  const auto skip_ws = [&] {
+    while (p < end && is_ws(*p)) ++p;
+  };
+  const auto key = [&] {
+    if (p >= end || *p != '"') return false;
+    const char* q = scan_string(p + 1, end, true, padded);
+    if (!q) return false;
+    p = q + 1;
+    skip_ws();
+    if (p >= end || *p != ':') return false;
+    ++p;
+    return true;
+  };
+  const auto literal = [&](std::string_view word) {
+    if (static_cast<std::size_t>(end - p) < word.size() ||
+        std::memcmp(p, word.data(), word.size()) != 0)
+      return false;
+    p += word.size();
+    return true;
+  };
+  const auto number = [&] {
+    if (p < end && *p == '-') ++p;
+    if (p >= end) return false;
+    if (*p == '0') {
+      ++p;
+    } else if (*p >= '1' && *p <= '9') {
+      while (p < end && is_digit(*p)) ++p;
+    } else {
+      return false;
+    }
+    if (p < end && *p == '.') {
+      ++p;
+      if (p >= end || !is_digit(*p)) return false;
+      while (p < end && is_digit(*p)) ++p;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+      ++p;
+      if (p < end && (*p == '+' || *p == '-')) ++p;
+      if (p >= end || !is_digit(*p)) return false;
+      while (p < end && is_digit(*p)) ++p;
+    }
+    return true;
+  };
+
+  bool want_value = true;
+  for (;;) {
+    skip_ws();
+    if (want_value) {
+      if (p >= end) return false;
+      switch (*p) {
+        case '{':
+          ++p;
+          skip_ws();
+          if (p < end && *p == '}') {
+            ++p;
+            want_value = false;
+            break;
+          }
+          if (stack.size() >= max_depth) return false;
+          stack.push_back('}');
+          skip_ws();
+          if (!key()) return false;
+          break;
+        case '[':
+          ++p;
+          skip_ws();
+          if (p < end && *p == ']') {
+            ++p;
+            want_value = false;
+            break;
+          }
+          if (stack.size() >= max_depth) return false;
+          stack.push_back(']');
+          break;
+        case '"': {
+          const char* q = scan_string(p + 1, end, true, padded);
+          if (!q) return false;
+          p = q + 1;
+          want_value = false;
+          break;
+        }
+        case 't':
+          if (!literal("true")) return false;
+          want_value = false;
+          break;
+        case 'f':
+          if (!literal("false")) return false;
+          want_value = false;
+          break;
+        case 'n':
+          if (!literal("null")) return false;
+          want_value = false;
+          break;
+        default:
+          if (!number()) return false;
+          want_value = false;
+          break;
+      }
+    } else {
+      if (stack.empty()) return p == end;
+      if (p >= end) return false;
+      if (*p == ',') {
+        ++p;
+        if (stack.back() == '}') {
+          skip_ws();
+          if (!key()) return false;
+        }
+        want_value = true;
+      } else if (*p == stack.back()) {
+        ++p;
+        stack.pop_back();
+      } else {
+        return false;
+      }
+    }
+  }
+}
+
+void unescape_append(std::string_view s, std::string& out) {
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  while (i < n) {
+    const std::size_t bs = s.find('\\', i);
+    if (bs == std::string_view::npos) {
+      out.append(s.data() + i, n - i);
+      return;
+    }
+    out.append(s.data() + i, bs - i);
+    i = bs;
+    if (i + 1 >= n) return;
+    const char e = s[i + 1];
+    i += 2;
+    switch (e) {
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'u': {
+        unsigned cp = 0;
+        if (i + 4 > n || !hex4(s.data() + i, cp)) return;
+        i += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 <= n && s[i] == '\\' && s[i + 1] == 'u') {
+          unsigned lo = 0;
+          if (hex4(s.data() + i + 2, lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            i += 6;
+          }
+        }
+        if (cp < 0x80) {
+          out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+          out += static_cast<char>(0xC0 | (cp >> 6));
+          out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+          out += static_cast<char>(0xE0 | (cp >> 12));
+          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+          out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+          out += static_cast<char>(0xF0 | (cp >> 18));
+          out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+          out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+        break;
+      }
+      default:  // '"', '\\', '/'
+        out += e;
+        break;
+    }
+  }
+}
+
+void append_minified(std::string& out, std::string_view json) {
+  const char* p = json.data();
+  const char* const end = p + json.size();
+  while (p < end) {
+    const char c = *p;
+    if (is_ws(c)) {
+      ++p;
+      continue;
+    }
+    if (c != '"') {
+      out += c;
+      ++p;
+      continue;
+    }
+    const char* q = scan_string(p + 1, end, true);
+    if (!q) q = end - 1;  // not valid JSON: copy the rest as it is
+    out.append(p, static_cast<std::size_t>(q + 1 - p));
+    p = q + 1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// reader
+
+namespace {
+
+std::string_view describe(error_code e) {
+  switch (e) {
+    case simdjson::EMPTY:
+      return "the body is empty";
+    case simdjson::UNCLOSED_STRING:
+      return "unterminated string";
+    case simdjson::INCOMPLETE_ARRAY_OR_OBJECT:
+      return "unexpected end of input or unbalanced brackets";
+    case simdjson::TAPE_ERROR:
+      return "unexpected token (missing or extra comma, colon, bracket or key)";
+    case simdjson::T_ATOM_ERROR:
+    case simdjson::F_ATOM_ERROR:
+    case simdjson::N_ATOM_ERROR:
+      return "invalid literal";
+    case simdjson::NUMBER_ERROR:
+    case simdjson::NUMBER_OUT_OF_RANGE:
+      return "invalid or out-of-range number";
+    case simdjson::STRING_ERROR:
+      return "invalid string escape";
+    case simdjson::UNESCAPED_CHARS:
+      return "unescaped control character in a string";
+    case simdjson::UTF8_ERROR:
+      return "invalid UTF-8";
+    case simdjson::DEPTH_ERROR:
+      return "nesting too deep";
+    case simdjson::CAPACITY:
+    case simdjson::MEMALLOC:
+      return "body too large to parse";
+    default:
+      return simdjson::error_message(e);
+  }
+}
+
+}  // namespace
+
+std::string malformed(error_code e, std::string_view what) {
+  std::string msg = "malformed JSON in ";
+  msg += what;
+  msg += ": ";
+  msg += describe(e);
+  return msg;
+}
+
+bool reader::fail(std::string message) {
+  if (error_.empty()) error_ = std::move(message);
+  return false;
+}
+
+bool reader::fail(error_code e) {
+  return fail(malformed(e, what_));
+}
+
+bool reader::type_error(std::string_view what, std::string_view expected) {
+  std::string msg(what);
+  msg += " must be ";
+  msg += expected;
+  return fail(std::move(msg));
+}
+
+bool reader::open(std::string_view body, od::document& doc, od::object& root) {
+  decode_memory::impl& st = memory_.state();
+  if (!st.scratch) st.scratch = borrow_scratch();
+  json_scratch& s = *st.scratch;
+  const std::size_t need = body.size() + simdjson::SIMDJSON_PADDING;
+  if (s.cap < need) {
+    const std::size_t cap = std::max(need, s.cap * 2);
+    s.buf = std::make_unique_for_overwrite<char[]>(cap);
+    s.cap = cap;
+  }
+  if (!body.empty()) std::memcpy(s.buf.get(), body.data(), body.size());
+  std::memset(s.buf.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
+  st.size = body.size();
+  doc_ = &doc;
+  if (const error_code e =
+          s.parser.iterate(simdjson::padded_string_view(s.buf.get(), body.size(), s.cap)).get(doc))
+    return fail(e);
+  od::json_type t{};
+  if (const error_code e = doc.type().get(t)) return fail(e);
+  if (t != od::json_type::object) {
+    std::string msg(what_);
+    msg += " must be a JSON object";
+    return fail(std::move(msg));
+  }
+  if (const error_code e = doc.get_object().get(root)) return fail(e);
+  return true;
+}
+
+bool reader::close(od::document& doc) {
+  const char* loc = nullptr;
+  const error_code e = doc.current_location().get(loc);
+  if (e == simdjson::OUT_OF_BOUNDS) return true;
+  if (e) return fail(e);
+  std::string msg = "malformed JSON in ";
+  msg += what_;
+  msg += ": unexpected content after the top-level object";
+  return fail(std::move(msg));
+}
+
+bool reader::type(od::value& v, od::json_type& t) {
+  if (const error_code e = v.type().get(t)) return fail(e);
+  return true;
+}
+
+bool reader::text(od::value v, text_value& out, std::string_view what) {
+  od::json_type t{};
+  if (!type(v, t)) return false;
+  if (t == od::json_type::null) return true;
+  if (t != od::json_type::string) return type_error(what, "a string");
+  const std::string_view tok = trim_ws(v.raw_json_token());
+  if (tok.size() < 2 || tok.front() != '"' || tok.back() != '"')
+    return fail(simdjson::STRING_ERROR);
+  const std::string_view content = tok.substr(1, tok.size() - 2);
+  if (!valid_string_content(content, true)) return fail(simdjson::STRING_ERROR);
+  out = {content, true};
+  return true;
+}
+
+bool reader::plain(od::value v, std::string_view& out, std::string_view what) {
+  od::json_type t{};
+  if (!type(v, t)) return false;
+  if (t == od::json_type::null) return true;
+  if (t != od::json_type::string) return type_error(what, "a string");
+  if (const error_code e = v.get_string().get(out)) return fail(e);
+  return true;
+}
+
+bool reader::integer(od::value v, std::optional<std::int64_t>& out, std::string_view what) {
+  od::json_type t{};
+  if (!type(v, t)) return false;
+  if (t == od::json_type::null) return true;
+  if (t != od::json_type::number) return type_error(what, "an integer");
+  std::int64_t n = 0;
+  if (const error_code e = v.get_int64().get(n)) {
+    if (e == simdjson::INCORRECT_TYPE || e == simdjson::NUMBER_OUT_OF_RANGE)
+      return type_error(what, "an integer");
+    return fail(e);
+  }
+  out = n;
+  return true;
+}
+
+bool reader::number(od::value v, std::optional<double>& out, std::string_view what) {
+  od::json_type t{};
+  if (!type(v, t)) return false;
+  if (t == od::json_type::null) return true;
+  if (t != od::json_type::number) return type_error(what, "a number");
+  double d = 0;
+  if (const error_code e = v.get_double().get(d)) return fail(e);
+  out = d;
+  return true;
+}
+
+bool reader::boolean(od::value v, std::optional<bool>& out, std::string_view what) {
+  od::json_type t{};
+  if (!type(v, t)) return false;
+  if (t == od::json_type::null) return true;
+  if (t != od::json_type::boolean) return type_error(what, "a boolean");
+  bool b = false;
+  if (const error_code e = v.get_bool().get(b)) return fail(e);
+  out = b;
+  return true;
+}
+
+bool reader::raw(od::value v, std::string_view& out, std::string_view what) {
+  od::json_type t{};
+  if (!type(v, t)) return false;
+  std::string_view span;
+  if (t == od::json_type::object) {
+    od::object obj;
+    if (const error_code e = v.get_object().get(obj)) return fail(e);
+    if (const error_code e = obj.raw_json().get(span)) return fail(e);
+  } else if (t == od::json_type::array) {
+    od::array arr;
+    if (const error_code e = v.get_array().get(arr)) return fail(e);
+    if (const error_code e = arr.raw_json().get(span)) return fail(e);
+  } else {
+    span = v.raw_json_token();
+  }
+  span = trim_ws(span);
+  if (!valid_json(span, true)) {
+    std::string msg = "malformed JSON in ";
+    msg += what_;
+    msg += ": invalid value in ";
+    msg += what;
+    return fail(std::move(msg));
+  }
+  out = span;
+  return true;
+}
+
+bool reader::span_since(const char* start, std::string_view& out, std::string_view what) {
+  const char* loc = nullptr;
+  const error_code e = doc_->current_location().get(loc);
+  const decode_memory::impl& st = memory_.state();
+  const char* end = st.scratch->buf.get() + st.size;
+  if (e == simdjson::SUCCESS) {
+    end = loc;
+  } else if (e != simdjson::OUT_OF_BOUNDS) {
+    return fail(e);
+  }
+  if (end < start) return fail(simdjson::TAPE_ERROR);
+  const std::string_view span =
+      trim_ws(std::string_view(start, static_cast<std::size_t>(end - start)));
+  if (!valid_json(span, true)) {
+    std::string msg = "malformed JSON in ";
+    msg += what_;
+    msg += ": invalid value in ";
+    msg += what;
+    return fail(std::move(msg));
+  }
+  out = span;
+  return true;
+}
+
+bool reader::raw_object(od::value v, std::string_view& out, std::string_view what) {
+  od::json_type t{};
+  if (!type(v, t)) return false;
+  if (t == od::json_type::null) return true;
+  if (t != od::json_type::object) return type_error(what, "an object");
+  return raw(v, out, what);
+}
+
+// ---------------------------------------------------------------------------------------------
+// writer
+
+void json_writer::key_plain(std::string_view k) {
+  sep();
+  out_ += '"';
+  append_json_string_content(out_, k);
+  out_ += "\":";
+  after_key_ = true;
+}
+
+void json_writer::string(std::string_view s) {
+  sep();
+  append_json_string(out_, s);
+}
+
+void json_writer::integer(std::int64_t v) {
+  sep();
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out_.append(buf, r.ptr);
+}
+
+void json_writer::number(double v) {
+  sep();
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out_.append(buf, r.ptr);
+}
+
+void json_writer::piece(const text_value& t) {
+  if (t.escaped) {
+    out_ += t.data;
+  } else {
+    append_json_string_content(out_, t.data);
+  }
+}
+
+void json_writer::piece_plain(std::string_view s) {
+  append_json_string_content(out_, s);
+}
+
+void json_writer::piece_json(std::string_view json) {
+  std::string compact;
+  compact.reserve(json.size());
+  append_minified(compact, json);
+  append_json_string_content(out_, compact);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small shared helpers
+
+bool same_text(decode_memory& m, const text_value& a, const text_value& b) {
+  if (a.escaped == b.escaped) return a.data == b.data;
+  return m.plain(a) == m.plain(b);
+}
+
+bool gemini_key(std::string_view key, std::string_view camel) noexcept {
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (i < key.size() && j < camel.size()) {
+    if (key[i] == '_') {
+      ++i;
+      continue;
+    }
+    if (lower(key[i]) != lower(camel[j])) return false;
+    ++i;
+    ++j;
+  }
+  while (i < key.size() && key[i] == '_') ++i;
+  return i == key.size() && j == camel.size();
+}
+
+bool split_data_url(const text_value& url, text_value& media_type, text_value& data) {
+  // The views keep url's escaping: callers pass plain text when an escaped URL has backslashes.
+  std::string_view s = url.data;
+  if (s.size() < 5 || s.substr(0, 5) != "data:") return false;
+  const std::size_t comma = s.find(',');
+  if (comma == std::string_view::npos) return false;
+  const std::string_view header = s.substr(5, comma - 5);
+  constexpr std::string_view b64 = ";base64";
+  if (header.size() < b64.size() || header.substr(header.size() - b64.size()) != b64) return false;
+  const std::string_view type = header.substr(0, header.find(';'));
+  media_type = {type, url.escaped};
+  data = {s.substr(comma + 1), url.escaped};
+  return true;
+}
+
+bool arguments_object(decode_memory& m, const text_value& args, std::string_view& out) {
+  const std::string_view s = trim_ws(m.plain(args));
+  if (s.empty()) {
+    out = "{}";
+    return true;
+  }
+  if (s.front() != '{' || !valid_json(s)) return false;
+  out = s;
+  return true;
+}
+
+void write_arguments_string(json_writer& w, const text_value& args) {
+  if (args.empty()) {
+    w.string("{}");
+    return;
+  }
+  if (args.escaped) {  // already the content of a string literal (OpenAI): kept as it is
+    w.text(args);
+    return;
+  }
+  w.begin_string();
+  w.piece_json(args.data);
+  w.end_string();
+}
+
+void write_joined_text(json_writer& w, const std::vector<part>& parts, std::string_view separator) {
+  w.begin_string();
+  bool first = true;
+  for (const part& p : parts) {
+    if (p.kind != part_kind::text) continue;
+    if (!first) w.piece_plain(separator);
+    first = false;
+    w.piece(p.text);
+  }
+  w.end_string();
+}
+
+bool all_text(const std::vector<part>& parts) {
+  if (parts.empty()) return false;
+  for (const part& p : parts)
+    if (p.kind != part_kind::text) return false;
+  return true;
+}
+
+part& add_part(std::vector<part>& parts, part_kind kind) {
+  parts.emplace_back();
+  parts.back().kind = kind;
+  return parts.back();
+}
+
+namespace {
+
+// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  y = static_cast<std::int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y += m <= 2;
+}
+
+bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (!is_digit(s[i])) return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_rfc3339(std::string_view s) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
+  if (!digits(s, 0, 4, y) || s.size() < 19 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+      !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' ||
+      !digits(s, 17, 2, se))
+    return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
+  std::size_t i = 19;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && is_digit(s[i])) ++i;
+  }
+  std::int64_t offset = 0;
+  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
+    ++i;
+  } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    int oh = 0, om = 0;
+    if (!digits(s, i + 1, 2, oh) || i + 3 >= s.size() || s[i + 3] != ':' ||
+        !digits(s, i + 4, 2, om))
+      return std::nullopt;
+    offset = (oh * 3600 + om * 60) * (s[i] == '+' ? 1 : -1);
+    i += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (i != s.size()) return std::nullopt;
+  return days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
+         h * 3600 + mi * 60 + se - offset;
+}
+
+std::string format_rfc3339(std::int64_t seconds) {
+  std::int64_t days = seconds / 86400;
+  std::int64_t rem = seconds % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    --days;
+  }
+  std::int64_t y = 0;
+  unsigned m = 0, d = 0;
+  civil_from_days(days, y, m, d);
+  char buf[40];
+  const int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ",
+                              static_cast<long long>(y), m, d, static_cast<int>(rem / 3600),
+                              static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60));
+  return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string random_id(std::string_view prefix) {
+  static constexpr char alphabet[] =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string id(prefix);
+  std::uniform_int_distribution<int> pick(0, 61);
+  for (int i = 0; i < 24; ++i) id += alphabet[pick(rng)];
+  return id;
+}
+
+}  // namespace codec
+}  // namespace aiclient::protocol

@@ -1,0 +1,313 @@
+#pragma once
+// Internal helpers of the canonical codecs (not installed): simdjson on-demand reading into
+// validated views, a JSON validator for raw subtrees, a small JSON writer.
+#include <simdjson.h>
+
+#include <cstdint>
+#include <forward_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aiclient/protocol/canonical.hpp"
+
+namespace aiclient::protocol {
+
+namespace od = simdjson::ondemand;
+using simdjson::error_code;
+
+/// A simdjson parser and a padded buffer, reused across decodes of one thread.
+struct json_scratch {
+  od::parser parser;            ///< on-demand parser (its string buffer holds unescaped text)
+  std::unique_ptr<char[]> buf;  ///< padded copy of the body
+  std::size_t cap = 0;          ///< capacity of buf
+};
+
+/// What a decode_memory owns.
+struct decode_memory::impl {
+  std::unique_ptr<json_scratch> scratch;  ///< borrowed from the thread's cache
+  std::forward_list<std::string> kept;    ///< strings made by codecs
+  std::size_t size = 0;                   ///< body size in buf
+};
+
+namespace codec {
+
+/// True for JSON whitespace.
+inline bool is_ws(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+/// `s` without leading and trailing JSON whitespace.
+std::string_view trim_ws(std::string_view s) noexcept;
+
+/// Validates a complete JSON text (one value, surrounding whitespace allowed): RFC 8259 grammar,
+/// string escapes (surrogates paired), no control characters in strings. UTF-8 is not checked
+/// (simdjson checked the whole body already). `padded`: `s` lies in a padded body copy, whose
+/// 64 bytes of padding may be read past its end.
+bool valid_json(std::string_view s, bool padded = false) noexcept;
+/// Validates the content of a JSON string literal (between the quotes); `padded` as above.
+bool valid_string_content(std::string_view s, bool padded = false) noexcept;
+/// Appends the unescaped characters of valid JSON string content `s` to `out`.
+void unescape_append(std::string_view s, std::string& out);
+/// Appends valid JSON text without the whitespace between tokens.
+void append_minified(std::string& out, std::string_view json);
+
+/// Describes a simdjson error for a client ("malformed JSON in ...: unterminated string").
+std::string malformed(error_code e, std::string_view what);
+
+/// Reading state of one decode: the error to report and the memory views point into.
+class reader {
+ public:
+  reader(std::string& error, decode_memory& memory, std::string_view what)
+      : error_(error), memory_(memory), what_(what) {}
+
+  /// Copies `body` into the padded scratch and starts the document. Returns false on error.
+  bool open(std::string_view body, od::document& doc, od::object& root);
+  /// After the root object: only whitespace may follow.
+  bool close(od::document& doc);
+
+  /// Records `message` (the first error wins) and returns false.
+  bool fail(std::string message);
+  /// Records a simdjson error as malformed JSON and returns false.
+  bool fail(error_code e);
+  /// Records "<what> must be <expected>" and returns false.
+  bool type_error(std::string_view what, std::string_view expected);
+
+  /// The JSON type of `v`; false on error.
+  bool type(od::value& v, od::json_type& t);
+  /// A string value as escaped text (null: left unset). False on error.
+  bool text(od::value v, text_value& out, std::string_view what);
+  /// A string value as plain characters (null: left unset). False on error.
+  bool plain(od::value v, std::string_view& out, std::string_view what);
+  /// An integer (null: left unset). False on error.
+  bool integer(od::value v, std::optional<std::int64_t>& out, std::string_view what);
+  /// A number (null: left unset). False on error.
+  bool number(od::value v, std::optional<double>& out, std::string_view what);
+  /// A boolean (null: left unset). False on error.
+  bool boolean(od::value v, std::optional<bool>& out, std::string_view what);
+  /// Any value as validated raw JSON (null: left empty). False on error.
+  bool raw(od::value v, std::string_view& out, std::string_view what);
+  /// An object as validated raw JSON (null: left empty). False on error.
+  bool raw_object(od::value v, std::string_view& out, std::string_view what);
+  /// The validated raw JSON from `start` (where a value began, from raw_json_token) to the
+  /// current position, after the value was read field by field.
+  bool span_since(const char* start, std::string_view& out, std::string_view what);
+
+  /// Calls f(key, value) for each field of an object (null: nothing). f returns false to stop.
+  template <class F>
+  bool fields(od::value v, std::string_view what, F&& f) {
+    od::json_type t{};
+    if (!type(v, t)) return false;
+    if (t == od::json_type::null) return true;
+    if (t != od::json_type::object) return type_error(what, "an object");
+    od::object obj;
+    if (const error_code e = v.get_object().get(obj)) return fail(e);
+    return object_fields(obj, f);
+  }
+  /// Calls f(key, value) for each field of an opened object.
+  template <class F>
+  bool object_fields(od::object& obj, F&& f) {
+    for (auto field_result : obj) {
+      od::field field;
+      if (const error_code e = std::move(field_result).get(field)) return fail(e);
+      std::string_view key;
+      if (const error_code e = field.unescaped_key().get(key)) return fail(e);
+      if (!f(key, field.value())) return false;
+    }
+    return true;
+  }
+  /// Calls f(index, value) for each element of an array (null: nothing).
+  template <class F>
+  bool elements(od::value v, std::string_view what, F&& f) {
+    od::json_type t{};
+    if (!type(v, t)) return false;
+    if (t == od::json_type::null) return true;
+    if (t != od::json_type::array) return type_error(what, "an array");
+    od::array arr;
+    if (const error_code e = v.get_array().get(arr)) return fail(e);
+    std::size_t i = 0;
+    for (auto element : arr) {
+      od::value item;
+      if (const error_code e = std::move(element).get(item)) return fail(e);
+      if (!f(i++, item)) return false;
+    }
+    return true;
+  }
+
+  /// The memory views point into.
+  decode_memory& memory() { return memory_; }
+  /// Keeps a string alive in the memory.
+  std::string_view keep(std::string s) { return memory_.keep(std::move(s)); }
+
+ private:
+  std::string& error_;
+  decode_memory& memory_;
+  std::string_view what_;
+  od::document* doc_ = nullptr;
+};
+
+/// Appends JSON to a string, placing commas itself.
+class json_writer {
+ public:
+  /// Writes into `out` (appending).
+  explicit json_writer(std::string& out) : out_(out) {}
+
+  /// `{`
+  void begin_object() {
+    sep();
+    out_ += '{';
+    first_.push_back(true);
+  }
+  /// `}`
+  void end_object() {
+    out_ += '}';
+    first_.pop_back();
+  }
+  /// `[`
+  void begin_array() {
+    sep();
+    out_ += '[';
+    first_.push_back(true);
+  }
+  /// `]`
+  void end_array() {
+    out_ += ']';
+    first_.pop_back();
+  }
+  /// `"k":` for a key that needs no escaping (the codecs' own keys).
+  void key(std::string_view k) {
+    sep();
+    out_ += '"';
+    out_ += k;
+    out_ += "\":";
+    after_key_ = true;
+  }
+  /// `"k":` for a key from input (plain characters).
+  void key_plain(std::string_view k);
+  /// A string of plain characters.
+  void string(std::string_view s);
+  /// A text value.
+  void text(const text_value& t) {
+    sep();
+    out_ += '"';
+    piece(t);
+    out_ += '"';
+  }
+  /// Raw JSON (already valid).
+  void raw(std::string_view json) {
+    sep();
+    out_ += json;
+  }
+  /// An integer.
+  void integer(std::int64_t v);
+  /// A number (shortest round-trip form).
+  void number(double v);
+  /// true / false.
+  void boolean(bool v) {
+    sep();
+    out_ += v ? "true" : "false";
+  }
+  /// null.
+  void null() {
+    sep();
+    out_ += "null";
+  }
+  /// Opens a string literal written in pieces.
+  void begin_string() {
+    sep();
+    out_ += '"';
+  }
+  /// Appends a text value's characters inside an open string literal.
+  void piece(const text_value& t);
+  /// Appends plain characters inside an open string literal.
+  void piece_plain(std::string_view s);
+  /// Appends raw JSON text, minified, escaped as string content (a JSON value as a string).
+  void piece_json(std::string_view json);
+  /// Closes a string literal written in pieces.
+  void end_string() { out_ += '"'; }
+
+ private:
+  void sep() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (first_.empty()) return;
+    if (first_.back()) {
+      first_.back() = false;
+    } else {
+      out_ += ',';
+    }
+  }
+
+  std::string& out_;
+  std::vector<bool> first_;
+  bool after_key_ = false;
+};
+
+/// True when two text values hold the same characters.
+bool same_text(decode_memory& m, const text_value& a, const text_value& b);
+
+/// Gemini accepts camelCase and snake_case field names: compares `key` with a camelCase name,
+/// ignoring underscores and case.
+bool gemini_key(std::string_view key, std::string_view camel) noexcept;
+
+/// Splits "data:<media type>;base64,<data>" (plain or escaped text). False when not a base64
+/// data URL.
+bool split_data_url(const text_value& url, text_value& media_type, text_value& data);
+
+/// The arguments of a tool call as a raw JSON object (empty arguments: "{}"). False when they
+/// are not a JSON object.
+bool arguments_object(decode_memory& m, const text_value& args, std::string_view& out);
+/// Writes the arguments of a tool call as a JSON string holding the object (OpenAI form).
+void write_arguments_string(json_writer& w, const text_value& args);
+/// Joins the text parts of `parts` (other kinds skipped) into one string literal.
+void write_joined_text(json_writer& w, const std::vector<part>& parts, std::string_view separator);
+/// True when every part is a text part (and there is at least one).
+bool all_text(const std::vector<part>& parts);
+/// Adds a part with `kind` at the end of `parts` and returns it.
+part& add_part(std::vector<part>& parts, part_kind kind);
+
+/// Unix seconds of an RFC 3339 time ("2025-02-19T00:00:00Z"); nullopt when unreadable.
+std::optional<std::int64_t> parse_rfc3339(std::string_view s);
+/// RFC 3339 UTC time of Unix seconds.
+std::string format_rfc3339(std::int64_t seconds);
+
+/// The current Unix time.
+std::int64_t unix_now();
+/// A random id: prefix + 24 base62 characters.
+std::string random_id(std::string_view prefix);
+
+}  // namespace codec
+
+// Per-protocol codecs (canonical_openai.cpp, canonical_claude.cpp, canonical_gemini.cpp).
+namespace openai_codec {
+std::string decode_request(std::string_view body, canonical_request& out);
+std::string encode_request(const canonical_request& in, std::string& out);
+std::string decode_response(std::string_view body, canonical_response& out);
+std::string encode_response(const canonical_response& in, std::string& out);
+std::string decode_models(std::string_view body, canonical_model_list& out);
+void encode_models(const canonical_model_list& in, std::string& out);
+}  // namespace openai_codec
+namespace claude_codec {
+std::string decode_request(std::string_view body, canonical_request& out);
+std::string encode_request(const canonical_request& in, std::string& out);
+std::string decode_response(std::string_view body, canonical_response& out);
+std::string encode_response(const canonical_response& in, std::string& out);
+std::string decode_models(std::string_view body, canonical_model_list& out);
+void encode_models(const canonical_model_list& in, std::string& out);
+}  // namespace claude_codec
+namespace gemini_codec {
+std::string decode_request(std::string_view body, canonical_request& out);
+std::string encode_request(const canonical_request& in, std::string& out);
+std::string decode_response(std::string_view body, canonical_response& out);
+std::string encode_response(const canonical_response& in, std::string& out);
+std::string decode_models(std::string_view body, canonical_model_list& out);
+void encode_models(const canonical_model_list& in, std::string& out);
+/// Writes `schema` (raw JSON) cleaned for Gemini (see clean_schema_for_gemini) into `out`.
+/// Returns false when nothing is left worth sending (an object schema without properties).
+bool write_clean_schema(std::string_view schema, std::string& out);
+}  // namespace gemini_codec
+
+}  // namespace aiclient::protocol
