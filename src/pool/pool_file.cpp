@@ -304,6 +304,15 @@ pools parse_pools(std::string_view text, const std::string& origin) {
       if (req.key_field) inst.api_key = inst.field(req.key_field);
       inst.supported_models = opt_models(obj, model_list_fields[0], at);
       inst.not_supported_models = opt_models(obj, model_list_fields[1], at);
+      if (const auto mm = obj.find("modelMapping"); mm != obj.end() && !mm->is_null()) {
+        if (!mm->is_object())
+          throw config_error(at + ".modelMapping must be an object of model names");
+        for (const auto& [from, to] : mm->items()) {
+          if (!to.is_string() || to.get<std::string>().empty())
+            throw config_error(at + ".modelMapping." + from + " must be a non-empty model name");
+          inst.model_mapping[from] = to.get<std::string>();
+        }
+      }
 
       instance_state& st = inst.state;
       st.is_healthy = opt_bool(obj, boolean_fields[0], true, at);

@@ -559,6 +559,28 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       in.query = r.proto == wire_protocol::gemini ? std::string_view() : req.query;
       in.client_headers = &req.headers;
       in.body = convert ? upstream_body : body;
+      // modelMapping of the instance: the upstream gets its own name for the model.
+      if (const std::string mapped = inst.upstream_model(model); mapped != model && req.method == "POST") {
+        std::string err;
+        if (convert) {
+          protocol::request_options ro;
+          ro.model = mapped;
+          ro.stream = client_stream;
+          auto converted = protocol::convert_request(r.proto, native, body, ro);
+          if (converted.ok()) in.body = std::move(converted.body);
+          else err = converted.error;
+        } else if (r.proto != wire_protocol::gemini) {
+          protocol::body_edits edits;
+          edits.model = mapped;
+          auto edited = protocol::apply_edits(r.proto, body, edits, &err);
+          if (edited) in.body = std::move(*edited);
+        }
+        if (!err.empty()) {
+          rec.status = 400;
+          co_await send_error(ch, r.proto, 400, err);
+          co_return;
+        }
+      }
       std::string err;
       auto upstream_req = provider::build_passthrough(inst, in, &err);
       if (!upstream_req) {

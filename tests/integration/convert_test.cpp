@@ -257,3 +257,28 @@ TEST(convert, a_converted_stream_cut_by_the_upstream_ends_with_an_error_event) {
 
 }  // namespace
 }  // namespace aiclient::testing
+
+namespace aiclient::testing {
+namespace {
+TEST(convert, instance_model_mapping_renames_the_model_upstream) {
+  fake_upstream up;
+  up.set_handler([](const recorded_request&) { return json_answer(openai_completion); });
+  auto pools = one_instance_pool("openai-custom", up.base_url() + "/v1");
+  pools.by_type["openai-custom"][0].model_mapping["claude-sonnet-4"] = "gpt-4o";
+  running_server srv(test_settings("openai-custom"), pools);
+  // Converted (Anthropic client) and pass-through (OpenAI client) both send the mapped name.
+  auto a = http_request(srv.port(), "POST", "/v1/messages", {},
+                        R"({"model":"claude-sonnet-4","max_tokens":10,"messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  auto o = http_request(srv.port(), "POST", "/v1/chat/completions", {},
+                        R"({"model":"claude-sonnet-4","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(o.status, 200) << o.body;
+  const auto reqs = up.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(json::parse(reqs[0].body)["model"], "gpt-4o");
+  EXPECT_EQ(json::parse(reqs[1].body)["model"], "gpt-4o");
+  // The client sees the model it asked for.
+  EXPECT_EQ(json::parse(a.body)["model"], "claude-sonnet-4");
+}
+}  // namespace
+}  // namespace aiclient::testing

@@ -131,8 +131,18 @@ export function openaiCompletion({
   id = 'chatcmpl-fake-0001',
   model = 'gpt-4o-mini-2024-07-18',
   content = 'Hello from the fake upstream.',
+  toolCalls = null, // [{ id, name, arguments }] (arguments: a JSON string)
+  finishReason = toolCalls ? 'tool_calls' : 'stop',
   usage = { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19 },
 } = {}) {
+  const message = { role: 'assistant', content, refusal: null };
+  if (toolCalls) {
+    message.tool_calls = toolCalls.map((c) => ({
+      id: c.id,
+      type: 'function',
+      function: { name: c.name, arguments: c.arguments },
+    }));
+  }
   return {
     id,
     object: 'chat.completion',
@@ -142,30 +152,57 @@ export function openaiCompletion({
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content, refusal: null },
+        message,
         logprobs: null,
-        finish_reason: 'stop',
+        finish_reason: finishReason,
       },
     ],
     usage: {
       ...usage,
-      prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+      prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0, ...usage.prompt_tokens_details },
+      completion_tokens_details: {
+        reasoning_tokens: 0,
+        audio_tokens: 0,
+        accepted_prediction_tokens: 0,
+        rejected_prediction_tokens: 0,
+        ...usage.completion_tokens_details,
+      },
     },
     service_tier: 'default',
   };
 }
 
 /**
+ * OpenAI usage with cached prompt tokens and reasoning tokens (prompt_tokens includes the
+ * cached ones, completion_tokens includes the reasoning ones).
+ */
+export function openaiUsage({ prompt = 100, completion = 50, cached = 40, reasoning = 20 } = {}) {
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: reasoning, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
+}
+
+/**
  * A streamed chat completion (stream_options.include_usage): the role chunk, one chunk per
- * text piece, a tool call whose arguments arrive in pieces (index 0, id/name only in the
- * first), the finish_reason chunk, the usage chunk (empty choices) and [DONE].
+ * text piece, tool calls whose arguments arrive in pieces (each call has its own index;
+ * id/name only in its first chunk; calls follow each other as the real API sends parallel
+ * calls), the finish_reason chunk, the usage chunk (empty choices) and [DONE].
+ *   toolCall:  { id, name, argPieces: [...] }    one call (index 0)
+ *   toolCalls: [{ id, name, argPieces }, ...]    parallel calls (index 0, 1, ...)
+ *   toolCallsInOneChunk: true                    all calls complete in a single chunk, as
+ *                                                several OpenAI-compatible servers send them
  */
 export function openaiStream({
   id = 'chatcmpl-fake-0002',
   model = 'gpt-4o-mini-2024-07-18',
   textPieces = ['Hel', 'lo', ', wor', 'ld!'],
-  toolCall = null, // { id, name, argPieces: [...] }
+  toolCall = null,
+  toolCalls = toolCall ? [toolCall] : [],
+  toolCallsInOneChunk = false,
   usage = { prompt_tokens: 20, completion_tokens: 11, total_tokens: 31 },
 } = {}) {
   const base = { id, object: 'chat.completion.chunk', created: 1732600001, model, system_fingerprint: 'fp_fake' };
@@ -174,21 +211,30 @@ export function openaiStream({
     choices: [{ index: 0, delta, logprobs: null, finish_reason }],
     usage: null,
   });
-  const events = [sseData(chunk({ role: 'assistant', content: '', refusal: null }))];
+  const events = [sseData(chunk({ role: 'assistant', content: textPieces.length ? '' : null, refusal: null }))];
   for (const p of textPieces) events.push(sseData(chunk({ content: p })));
-  if (toolCall) {
+  if (toolCallsInOneChunk && toolCalls.length) {
+    const all = toolCalls.map((call, index) => ({
+      index,
+      id: call.id,
+      type: 'function',
+      function: { name: call.name, arguments: call.argPieces.join('') },
+    }));
+    events.push(sseData(chunk({ tool_calls: all })));
+  }
+  for (const [index, call] of (toolCallsInOneChunk ? [] : toolCalls).entries()) {
     events.push(
       sseData(
         chunk({
-          tool_calls: [{ index: 0, id: toolCall.id, type: 'function', function: { name: toolCall.name, arguments: '' } }],
+          tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }],
         }),
       ),
     );
-    for (const a of toolCall.argPieces) {
-      events.push(sseData(chunk({ tool_calls: [{ index: 0, function: { arguments: a } }] })));
+    for (const a of call.argPieces) {
+      events.push(sseData(chunk({ tool_calls: [{ index, function: { arguments: a } }] })));
     }
   }
-  events.push(sseData(chunk({}, toolCall ? 'tool_calls' : 'stop')));
+  events.push(sseData(chunk({}, toolCalls.length ? 'tool_calls' : 'stop')));
   events.push(sseData({ ...base, choices: [], usage }));
   events.push(sseData('[DONE]'));
   return events;
@@ -204,6 +250,8 @@ export function anthropicMessage({
   id = 'msg_01FakeUpstream0000000001',
   model = 'claude-sonnet-4-6',
   text = 'Hello from the fake Anthropic upstream.',
+  content = [{ type: 'text', text }], // or blocks, e.g. tool_use blocks { type, id, name, input }
+  stopReason = content.some((b) => b.type === 'tool_use') ? 'tool_use' : 'end_turn',
   usage = { input_tokens: 14, output_tokens: 9 },
 } = {}) {
   return {
@@ -211,25 +259,34 @@ export function anthropicMessage({
     type: 'message',
     role: 'assistant',
     model,
-    content: [{ type: 'text', text }],
-    stop_reason: 'end_turn',
+    content,
+    stop_reason: stopReason,
     stop_sequence: null,
-    usage: { ...usage, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, service_tier: 'standard' },
+    usage: { cache_creation_input_tokens: 0, cache_read_input_tokens: 0, ...usage, service_tier: 'standard' },
   };
 }
 
 /**
- * A streamed message: message_start, a text block in pieces, a tool_use block whose input
- * arrives as input_json_delta pieces, message_delta (stop_reason + usage), message_stop, with
- * a ping after the first block start as the real API sends.
+ * A streamed message: message_start, a text block in pieces (none when textPieces is empty),
+ * tool_use blocks whose input arrives as input_json_delta pieces, message_delta (stop_reason +
+ * usage), message_stop, with a ping after the first block start as the real API sends.
+ *   toolUse:  { id, name, jsonPieces: [...] }    one tool_use block
+ *   toolUses: [{ id, name, jsonPieces }, ...]    parallel tool_use blocks
+ * cacheReadTokens / cacheCreationTokens go into message_start's usage. With fullDeltaUsage,
+ * message_delta's usage repeats the cumulative input and cache counts next to output_tokens, as
+ * the current API sends them (they must not be counted twice).
  */
 export function anthropicStream({
   id = 'msg_01FakeUpstream0000000002',
   model = 'claude-sonnet-4-6',
   textPieces = ['Let me ', 'check the ', 'weather.'],
-  toolUse = null, // { id, name, jsonPieces: [...] }
+  toolUse = null,
+  toolUses = toolUse ? [toolUse] : [],
   inputTokens = 25,
   outputTokens = 42,
+  cacheReadTokens = 0,
+  cacheCreationTokens = 0,
+  fullDeltaUsage = false,
 } = {}) {
   const events = [
     sseEvent('message_start', {
@@ -242,36 +299,59 @@ export function anthropicStream({
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        usage: { input_tokens: inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 },
+        usage: {
+          input_tokens: inputTokens,
+          cache_creation_input_tokens: cacheCreationTokens,
+          cache_read_input_tokens: cacheReadTokens,
+          output_tokens: 1,
+        },
       },
     }),
-    sseEvent('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
-    sseEvent('ping', { type: 'ping' }),
   ];
-  for (const t of textPieces) {
-    events.push(sseEvent('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: t } }));
+  let index = 0;
+  let pinged = false;
+  const ping = () => {
+    if (!pinged) events.push(sseEvent('ping', { type: 'ping' }));
+    pinged = true;
+  };
+  if (textPieces.length) {
+    events.push(sseEvent('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }));
+    ping();
+    for (const t of textPieces) {
+      events.push(sseEvent('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: t } }));
+    }
+    events.push(sseEvent('content_block_stop', { type: 'content_block_stop', index }));
+    index += 1;
   }
-  events.push(sseEvent('content_block_stop', { type: 'content_block_stop', index: 0 }));
-  if (toolUse) {
+  for (const use of toolUses) {
     events.push(
       sseEvent('content_block_start', {
         type: 'content_block_start',
-        index: 1,
-        content_block: { type: 'tool_use', id: toolUse.id, name: toolUse.name, input: {} },
+        index,
+        content_block: { type: 'tool_use', id: use.id, name: use.name, input: {} },
       }),
     );
-    for (const j of ['', ...toolUse.jsonPieces]) {
+    ping();
+    for (const j of ['', ...use.jsonPieces]) {
       events.push(
-        sseEvent('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: j } }),
+        sseEvent('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: j } }),
       );
     }
-    events.push(sseEvent('content_block_stop', { type: 'content_block_stop', index: 1 }));
+    events.push(sseEvent('content_block_stop', { type: 'content_block_stop', index }));
+    index += 1;
   }
   events.push(
     sseEvent('message_delta', {
       type: 'message_delta',
-      delta: { stop_reason: toolUse ? 'tool_use' : 'end_turn', stop_sequence: null },
-      usage: { output_tokens: outputTokens },
+      delta: { stop_reason: toolUses.length ? 'tool_use' : 'end_turn', stop_sequence: null },
+      usage: fullDeltaUsage
+        ? {
+            input_tokens: inputTokens,
+            cache_creation_input_tokens: cacheCreationTokens,
+            cache_read_input_tokens: cacheReadTokens,
+            output_tokens: outputTokens,
+          }
+        : { output_tokens: outputTokens },
     }),
   );
   events.push(sseEvent('message_stop', { type: 'message_stop' }));

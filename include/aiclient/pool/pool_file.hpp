@@ -46,6 +46,13 @@ struct instance {
   std::vector<std::string> supported_models;
   /// notSupportedModels: models this instance never serves.
   std::vector<std::string> not_supported_models;
+  /// modelMapping: the client's model name -> the name sent to this instance's upstream.
+  std::map<std::string, std::string, std::less<>> model_mapping;
+  /// The model to send upstream for the client's `model` (mapped, or unchanged).
+  std::string upstream_model(std::string_view model) const {
+    const auto it = model_mapping.find(model);
+    return it == model_mapping.end() ? std::string(model) : it->second;
+  }
   /// Every string-valued top-level field of the instance (credentials included: never log).
   std::map<std::string, std::string, std::less<>> fields;
   /// The persisted state as read from the file (the pool manager's starting point).

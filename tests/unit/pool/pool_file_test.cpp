@@ -264,3 +264,23 @@ TEST(iso8601, round_trips_and_reads_javascript_output) {
 
 }  // namespace
 }  // namespace aiclient::pool
+
+namespace aiclient::pool {
+namespace {
+TEST(pool_file, model_mapping_is_read_and_applied) {
+  auto p = parse_pools(R"({"openai-custom":[{"OPENAI_API_KEY":"k","OPENAI_BASE_URL":"https://a/v1",
+      "uuid":"u","modelMapping":{"claude-sonnet-4":"gpt-4o","fast":"gpt-4o-mini"}}]})",
+                       "pools.json");
+  const auto& inst = p.by_type["openai-custom"][0];
+  EXPECT_EQ(inst.upstream_model("claude-sonnet-4"), "gpt-4o");
+  EXPECT_EQ(inst.upstream_model("fast"), "gpt-4o-mini");
+  EXPECT_EQ(inst.upstream_model("other"), "other");
+  try {
+    parse_pools(R"({"mock":[{"uuid":"a","modelMapping":{"x":5}}]})", "pools.json");
+    ADD_FAILURE() << "a non-string mapping must be refused";
+  } catch (const config::config_error& e) {
+    EXPECT_STREQ(e.what(), "pools.json: mock[0].modelMapping.x must be a non-empty model name");
+  }
+}
+}  // namespace
+}  // namespace aiclient::pool
