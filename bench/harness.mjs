@@ -128,7 +128,7 @@ function launch(name, cmd, args, port, timeoutMs = 10000) {
         name, pid: info.pid, readyMs: info.ready_ms, logFile,
         async stop() {
           try { process.kill(info.pid, 'SIGTERM'); } catch { /* gone */ }
-          const t = setTimeout(() => { try { process.kill(info.pid, 'SIGKILL'); } catch { /* gone */ } }, 10000);
+          const t = setTimeout(() => { try { process.kill(info.pid, 'SIGKILL'); } catch { /* gone */ } }, Math.max(10000, timeoutMs));
           await exited;
           clearTimeout(t);
         },
@@ -237,7 +237,13 @@ ${nginxTemps('nginx-up')}
 }
 `);
   // The reference hop: nginx as a reverse proxy with pooled HTTP/1.1 upstream connections.
-  fs.writeFileSync(path.join(tmp, 'nginx-hop.conf'), `${nginxCommon('nginx-hop')}
+  fs.writeFileSync(path.join(tmp, 'nginx-hop.conf'), hopConf('nginx-hop'));
+  fs.writeFileSync(path.join(tmp, 'nginx-hop-single.conf'),
+    hopConf('nginx-hop').replace('master_process on;', 'master_process off;').replace('worker_processes 2;', 'worker_processes 1;'));
+}
+
+function hopConf(name) {
+  return `${nginxCommon(name)}
 http {
 ${nginxTemps('nginx-hop')}
   upstream up_nginx { server 127.0.0.1:${ports.nginxUp}; keepalive 64; keepalive_requests 1000000; }
@@ -251,7 +257,7 @@ ${nginxTemps('nginx-hop')}
     location / { proxy_pass http://up_nginx; }
   }
 }
-`);
+`;
 }
 
 // provider_pools.json for one gateway run: `n` instances of each type.
@@ -289,10 +295,14 @@ async function startGateway(openaiBase, claudeBase, instances = 2, wrapper = nul
   return g;
 }
 
-async function startHop() {
-  const h = await launch('nginx-hop', 'nginx', ['-p', tmp, '-c', path.join(tmp, 'nginx-hop.conf'),
-    '-e', path.join(tmp, 'nginx-hop.error.log')], ports.hop);
-  startupSamples.push({ target: 'nginx', readyMs: h.readyMs });
+async function startHop(wrapper = null) {
+  // Under valgrind: one process (master_process off), so that one profile holds the work.
+  const h = wrapper
+    ? await launch('nginx-hop', wrapper[0], [...wrapper.slice(1), 'nginx', '-p', tmp, '-c',
+      path.join(tmp, 'nginx-hop-single.conf'), '-e', path.join(tmp, 'nginx-hop.error.log')], ports.hop, 120000)
+    : await launch('nginx-hop', 'nginx', ['-p', tmp, '-c', path.join(tmp, 'nginx-hop.conf'),
+      '-e', path.join(tmp, 'nginx-hop.error.log')], ports.hop);
+  if (!wrapper) startupSamples.push({ target: 'nginx', readyMs: h.readyMs });
   h.multi = true;
   h.port = ports.hop;
   return h;
@@ -332,8 +342,8 @@ function parseWrk(out) {
   return r;
 }
 
-async function wrk(port, urlPath, script, seconds) {
-  const args = ['-t1', `-c${opt.wrkConnections}`, `-d${seconds}s`, '--latency', '-s', script,
+async function wrk(port, urlPath, script, seconds, connections = opt.wrkConnections) {
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '30s', '-s', script,
     `http://127.0.0.1:${port}${urlPath}`];
   const { out, err } = await run('wrk', args, { timeoutMs: (seconds + 30) * 1000 });
   if (!/Requests\/sec/.test(out)) throw new Error(`wrk failed: ${err || out}`);
@@ -342,16 +352,24 @@ async function wrk(port, urlPath, script, seconds) {
 
 // One measured wrk run against a proxy started for it (fresh process: its peak RSS belongs
 // to this run), with CPU from /proc/<pid>/stat deltas.
-async function measureThroughput(proc, spec, script, perfFile = null) {
-  if (opt.warmup > 0) await wrk(proc.port, spec.path, script, opt.warmup);
+async function measureThroughput(proc, spec, script, perfFile = null, callgrind = false) {
+  // Under callgrind the gateway runs ~50x slower: a few connections only.
+  const conns = callgrind ? 4 : opt.wrkConnections;
+  if (opt.warmup > 0) await wrk(proc.port, spec.path, script, opt.warmup, conns);
   const pids = pidsOf(proc);
+  // With --profile callgrind: instrument only the measured run (not start-up, not warm-up).
+  if (callgrind) await run('callgrind_control', ['-i', 'on', String(proc.pid)], { timeoutMs: 60000 });
   const t0 = cpuTicks(pids);
   // With --profile perf: sample the process while wrk runs (software clock: no hardware
   // counters in these VMs).
-  const perf = perfFile ? run('perf', ['record', '-e', 'cpu-clock', '-F', '1999', '-g', '-p', String(proc.pid),
+  const perf = perfFile ? run('perf', ['record', '-e', 'cpu-clock', '-F', '1999', '-g', '-p', pids.join(','),
     '-o', perfFile, '--', 'sleep', String(opt.duration)], { timeoutMs: (opt.duration + 60) * 1000 }) : null;
-  const w = await wrk(proc.port, spec.path, script, opt.duration);
+  const w = await wrk(proc.port, spec.path, script, opt.duration, conns);
   const t1 = cpuTicks(pids);
+  if (callgrind) {
+    await run('callgrind_control', ['-d', String(proc.pid)], { timeoutMs: 120000 });
+    await run('callgrind_control', ['-i', 'off', String(proc.pid)], { timeoutMs: 60000 });
+  }
   if (perf) {
     const r = await perf;
     if (r.code !== 0) log(`perf record failed: ${r.err.slice(0, 500)}`);
@@ -420,19 +438,24 @@ async function runThroughput(sc) {
   const res = { title: sc.title, gateway: [], nginx: [], direct: [], error: null };
   const gwScript = wrkScript(`${sc.id}-gw`, fx(sc.gw.body), sc.gw.headers);
   const ngScript = wrkScript(`${sc.id}-ng`, fx(sc.ng.body), sc.ng.headers);
+  let profiledRequests = 0;
   for (let round = 0; round < opt.rounds; round++) {
     const order = round % 2 === 0 ? ['gateway', 'nginx'] : ['nginx', 'gateway'];
     for (const target of order) {
-      const prof = target === 'gateway' && round === 0 ? opt.profile : null;
+      const prof = round === 0 ? opt.profile : null;
+      const tag = `${sc.id}-${target}`;
       const wrapper = prof === 'callgrind'
-        ? ['valgrind', '--tool=callgrind', `--callgrind-out-file=${path.join(opt.build, `callgrind-${sc.id}.out`)}`]
+        ? ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${path.join(opt.build, `callgrind-${tag}.out`)}`]
         : null;
-      const perfFile = prof === 'perf' ? path.join(opt.build, `perf-${sc.id}.data`) : null;
-      const proc = target === 'gateway' ? await startGateway(...sc.upstream, 2, wrapper) : await startHop();
+      const perfFile = prof === 'perf' ? path.join(opt.build, `perf-${tag}.data`) : null;
+      const proc = target === 'gateway' ? await startGateway(...sc.upstream, 2, wrapper) : await startHop(wrapper);
       try {
         const m = await measureThroughput(proc, target === 'gateway' ? sc.gw : sc.ng,
-          target === 'gateway' ? gwScript : ngScript, perfFile);
-        if (prof) m.profiled = prof;
+          target === 'gateway' ? gwScript : ngScript, perfFile, prof === 'callgrind');
+        if (prof) {
+          m.profiled = prof;
+          profiledRequests = m.requests;
+        }
         res[target].push(m);
         log(`${sc.id} round ${round + 1} ${target}: ${m.rps.toFixed(0)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ` +
           `${m.cpuUsPerReq?.toFixed(1)} us CPU/req, ${m.hwmMb.toFixed(1)} MB` +
@@ -440,7 +463,7 @@ async function runThroughput(sc) {
       } finally {
         await proc.stop();
       }
-      if (prof) await profileReport(sc, prof);
+      if (prof) await profileReport(tag, prof, profiledRequests);
     }
     if (sc.direct) {
       // The upstream itself (no hop), for reference.
@@ -471,25 +494,32 @@ async function runThroughput(sc) {
 }
 
 // Writes the profile of the gateway on a scenario as text next to the results.
-async function profileReport(sc, prof) {
-  const outFile = path.join(opt.build, `profile-${sc.id}.txt`);
+async function profileReport(tag, prof, requests) {
+  const outFile = path.join(opt.build, `profile-${tag}.txt`);
   let text;
   if (prof === 'perf') {
-    const data = path.join(opt.build, `perf-${sc.id}.data`);
+    const data = path.join(opt.build, `perf-${tag}.data`);
     const self = await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso,symbol',
       '--percent-limit', '0.7', '-g', 'none'], { timeoutMs: 300000 });
     const dso = await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso',
       '-g', 'none'], { timeoutMs: 300000 });
-    text = `# perf (cpu-clock, 1999 Hz) of the gateway on ${sc.id}: self time by shared object\n${dso.out}\n` +
+    text = `# perf (cpu-clock, 1999 Hz) of ${tag}: self time by shared object\n${dso.out}\n` +
       `# self time by symbol (>= 0.7%)\n${self.out}`;
   } else {
-    const out = path.join(opt.build, `callgrind-${sc.id}.out`);
+    // The dump of the measured run (callgrind_control -d): <file>.1 (or the largest part).
+    const base = `callgrind-${tag}.out`;
+    const parts = fs.readdirSync(opt.build).filter((f) => f.startsWith(base))
+      .map((f) => path.join(opt.build, f)).sort((a, b) => fs.statSync(b).size - fs.statSync(a).size);
+    const out = parts[0];
     const r = await run('callgrind_annotate', ['--inclusive=no', '--threshold=95', out], { timeoutMs: 300000 });
     const inc = await run('callgrind_annotate', ['--inclusive=yes', '--threshold=90', out], { timeoutMs: 300000 });
-    text = `# callgrind (instructions) of the gateway on ${sc.id}: self\n${r.out}\n# inclusive\n${inc.out}`;
+    const total = Number((r.out.match(/^([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS/m) || [, '0'])[1].replace(/,/g, ''));
+    text = `# callgrind (instructions, user space only) of ${tag}, measured run only: ` +
+      `${requests} requests, ${requests ? Math.round(total / requests) : '?'} instructions per request\n` +
+      `# self\n${r.out}\n# inclusive\n${inc.out}`;
   }
   fs.writeFileSync(outFile, text);
-  log(`profile of ${sc.id}: ${outFile}`);
+  log(`profile of ${tag}: ${outFile}`);
 }
 
 async function clientJson(args, timeoutMs) {

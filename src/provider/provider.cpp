@@ -13,7 +13,7 @@ std::optional<protocol::wire_protocol> native_protocol(std::string_view t) {
 }
 
 bool is_supported(std::string_view t) {
-  return t == "openai-custom" || t == "claude-custom" || t == "mock";
+  return t == "openai-custom" || t == "claude-custom" || t == "mock" || t == "openai-qwen-oauth";
 }
 
 namespace {
@@ -96,6 +96,14 @@ std::optional<upstream::request> build_passthrough(const pool::instance& inst,
     req.body = in.body;
   }
   req.headers.emplace_back("accept", "application/json, text/event-stream");
+  if (inst.type == "openai-qwen-oauth") {
+    // The Qwen portal's own client identifies itself this way (PROVIDERS.md 2.2).
+    static const std::string ua = "QwenCode/0.1.0 (linux; x64)";
+    req.headers.emplace_back("user-agent", ua);
+    req.headers.emplace_back("x-dashscope-useragent", ua);
+    req.headers.emplace_back("x-dashscope-cachecontrol", "enable");
+    req.headers.emplace_back("x-dashscope-authtype", "qwen-oauth");
+  }
   return req;
 }
 

@@ -166,7 +166,8 @@ awaitable<void> handle_admin(handler_env& env, incoming_request& req, client_cha
       result["isHealthy"] = true;
     } else if (action == "check") {
       auto [ok, message] = co_await check_instance(
-          env.upstream, env.pools, type, uuid, std::chrono::milliseconds(env.settings.health_check_timeout_ms));
+          env.upstream, env.pools, type, uuid, std::chrono::milliseconds(env.settings.health_check_timeout_ms),
+          env.tokens);
       result["healthy"] = ok;
       result["message"] = message;
     } else {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "aiclient/auth/token_manager.hpp"
 #include "aiclient/protocol/convert.hpp"
 #include "aiclient/protocol/errors.hpp"
 #include "aiclient/protocol/request_body.hpp"
@@ -331,6 +332,14 @@ std::vector<header> relayed_headers(upstream::response& resp) {
   return headers;
 }
 
+// Qwen's daily quota resets at midnight in UTC+8 (16:00 UTC).
+std::chrono::seconds until_next_utc8_midnight(std::chrono::system_clock::time_point now) {
+  using namespace std::chrono;
+  const auto shifted = now + hours(8);
+  const auto next_day = floor<days>(shifted) + days(1);
+  return duration_cast<seconds>(next_day - shifted);
+}
+
 std::string no_instance_message(const pool::pick_result& pick) {
   return pick.message.empty() ? std::string("no eligible instance") : pick.message;
 }
@@ -515,8 +524,12 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
     so.gemini_sse = util::query_param(req.query, "alt") == "sse";
     so.max_event_bytes = env.settings.max_sse_event_bytes;
     std::vector<std::string> tried;
-    while (attempt <= env.settings.request_max_retries) {
-      if (attempt > 0) {
+    const bool oauth = !auth::creds_field(type).empty();
+    std::shared_ptr<const pool::instance> reuse;  // the same instance again, after a 401
+    bool auth_retried = false;
+    bool force_refresh = false;
+    while (attempt <= env.settings.request_max_retries || reuse) {
+      if (attempt > 0 && !reuse) {
         asio::steady_timer timer(co_await asio::this_coro::executor,
                                  backoff_delay(env.settings.request_base_delay_ms, attempt));
         token.set_callback([&timer] { timer.cancel(); });
@@ -528,7 +541,14 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
           co_return;
         }
       }
-      auto pick = env.pools.pick(type, model, tried);
+      pool::pick_result pick;
+      const bool auth_retry = reuse != nullptr;
+      if (auth_retry) {
+        pick.inst = std::move(reuse);
+        reuse.reset();
+      } else {
+        pick = env.pools.pick(type, model, tried);
+      }
       if (!pick.inst) {
         if (type == "mock" && pick.reason == pool::no_pick_reason::no_instances) {
           // No mock instance configured: the built-in one answers.
@@ -538,11 +558,41 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         if (!first_no_pick) first_no_pick = pick;
         break;  // next type of the chain
       }
-      ++attempt;
+      if (!auth_retry) {
+        ++attempt;
+        tried.push_back(pick.inst->uuid);
+      }
       rec.attempts = attempt;
       const pool::instance& inst = *pick.inst;
       rec.instance = inst.uuid;
-      tried.push_back(inst.uuid);
+
+      // OAuth types: a fresh access token (refreshed ahead of expiry, or forced after a 401)
+      // and the API base the credentials name.
+      pool::instance oauth_inst;
+      const pool::instance* target = &inst;
+      if (oauth) {
+        if (!env.tokens) {
+          last = failed_attempt{503, type + " needs the token manager", {}, {}, false};
+          break;
+        }
+        auto tr = co_await env.tokens->get(pick.inst, force_refresh);
+        force_refresh = false;
+        if (token.cancelled()) {
+          rec.status = 499;
+          co_return;
+        }
+        if (!tr.tok) {
+          env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, "credentials: " + tr.error, {}});
+          last = failed_attempt{502, type + " credentials of instance " + inst.uuid + ": " + tr.error, {}, {}, false};
+          rec.error = "credentials";
+          continue;
+        }
+        oauth_inst = inst;
+        oauth_inst.api_key = tr.tok->access_token;
+        oauth_inst.base_url = inst.field("QWEN_BASE_URL");
+        if (oauth_inst.base_url.empty()) oauth_inst.base_url = tr.tok->facts["base_url"];
+        target = &oauth_inst;
+      }
 
       if (type == "mock") {
         co_await serve_mock(env, r, req, summary, body.size(), ch, rec);
@@ -582,7 +632,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         }
       }
       std::string err;
-      auto upstream_req = provider::build_passthrough(inst, in, &err);
+      auto upstream_req = provider::build_passthrough(*target, in, &err);
       if (!upstream_req) {
         env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, err, {}});
         last = failed_attempt{502, err, {}, {}, false};
@@ -650,8 +700,11 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
                                            : std::string(upstream::to_string(f));
       rec.error = "upstream " + std::to_string(status);
       if (status == 429) {
-        const auto retry_after =
+        auto retry_after =
             parse_retry_after(resp.header_value("retry-after"), std::chrono::system_clock::now());
+        if (type == "openai-qwen-oauth" && !retry_after &&
+            err_body.find("insufficient_quota") != std::string::npos)
+          retry_after = until_next_utc8_midnight(std::chrono::system_clock::now());
         env.pools.report(type, inst.uuid, {pool::outcome::kind::rate_limited, upstream_msg, retry_after});
         failed_attempt fa{429, upstream_msg, relayed_headers(resp), std::move(err_body),
                           f == upstream::failure::none && !convert};
@@ -662,6 +715,13 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
           fa.headers = std::move(keep);
         }
         last = std::move(fa);
+        continue;
+      }
+      if (status == 401 && oauth && !auth_retried) {
+        // The token was refused: refresh it (single-flight) and try the same instance once more.
+        auth_retried = true;
+        force_refresh = true;
+        reuse = pick.inst;
         continue;
       }
       if (status >= 500 || status == 401 || status == 403) {

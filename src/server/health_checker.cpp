@@ -73,10 +73,18 @@ awaitable<std::pair<bool, std::string>> probe(upstream::client& client,
 
 awaitable<std::pair<bool, std::string>> check_instance(upstream::client& client,
                                                        pool::pool_manager& pools, std::string type,
-                                                       std::string uuid, milliseconds timeout) {
+                                                       std::string uuid, milliseconds timeout,
+                                                       auth::token_manager* tokens) {
   auto view = pools.find(type, uuid);
   if (!view) co_return std::pair{false, std::string("unknown instance")};
-  auto result = co_await probe(client, view->config, timeout);
+  std::pair<bool, std::string> result;
+  if (!auth::creds_field(type).empty()) {
+    if (!tokens) co_return std::pair{false, std::string("no token manager")};
+    auto tr = co_await tokens->get(view->config, /*force=*/true);
+    result = tr.tok ? std::pair{true, std::string("ok")} : std::pair{false, tr.error};
+  } else {
+    result = co_await probe(client, view->config, timeout);
+  }
   pools.report_health_check(type, uuid, result.first, result.second);
   if (!result.first) spdlog::info("health check {} {}: {}", type, uuid, result.second);
   co_return result;
@@ -87,6 +95,7 @@ struct health_checker::impl : std::enable_shared_from_this<impl> {
   upstream::client& client;
   pool::pool_manager& pools;
   std::function<std::shared_ptr<const config::settings>()> settings;
+  auth::token_manager* tokens = nullptr;
   asio::steady_timer timer;
   bool stopped = false;
 
@@ -174,7 +183,8 @@ struct health_checker::impl : std::enable_shared_from_this<impl> {
             while (*next < todo.size() && !self->stopped) {
               const auto [type, uuid] = todo[(*next)++];
               co_await check_instance(self->client, self->pools, type, uuid,
-                                      milliseconds(self->settings()->health_check_timeout_ms));
+                                      milliseconds(self->settings()->health_check_timeout_ms),
+                                      self->tokens);
             }
             if (--*running == 0) done.cancel();
           },
@@ -201,8 +211,11 @@ struct health_checker::impl : std::enable_shared_from_this<impl> {
 
 health_checker::health_checker(asio::any_io_executor ex, upstream::client& client,
                                pool::pool_manager& pools,
-                               std::function<std::shared_ptr<const config::settings>()> settings)
-    : impl_(std::make_shared<impl>(ex, client, pools, std::move(settings))) {}
+                               std::function<std::shared_ptr<const config::settings>()> settings,
+                               auth::token_manager* tokens)
+    : impl_(std::make_shared<impl>(ex, client, pools, std::move(settings))) {
+  impl_->tokens = tokens;
+}
 
 health_checker::~health_checker() { impl_->stopped = true; }
 

@@ -10,6 +10,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "aiclient/auth/token_manager.hpp"
 #include "aiclient/config/settings.hpp"
 #include "aiclient/pool/pool_manager.hpp"
 #include "aiclient/upstream/client.hpp"
@@ -18,9 +19,10 @@ namespace aiclient::server {
 
 /// Probes one instance with `client` (which must belong to the calling executor) and reports
 /// the result to `pools`; {ok, message}.
+/// OAuth types (with `tokens`) are checked with a forced token refresh, their cheapest real call.
 boost::asio::awaitable<std::pair<bool, std::string>> check_instance(
     upstream::client& client, pool::pool_manager& pools, std::string type, std::string uuid,
-    std::chrono::milliseconds timeout);
+    std::chrono::milliseconds timeout, auth::token_manager* tokens = nullptr);
 
 /// Probes instances cheaply and reports the results to the pool manager: `checkModelName`
 /// with a one-token completion when set, else the provider's model list. Every
@@ -31,7 +33,8 @@ class health_checker {
  public:
   /// `settings` is read at each round (it may be swapped by a reload).
   health_checker(boost::asio::any_io_executor ex, upstream::client& client, pool::pool_manager& pools,
-                 std::function<std::shared_ptr<const config::settings>()> settings);
+                 std::function<std::shared_ptr<const config::settings>()> settings,
+                 auth::token_manager* tokens = nullptr);
   ~health_checker();
 
   /// Starts the periodic rounds (no-op when HEALTH_CHECK_ENABLED is false at start).

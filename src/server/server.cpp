@@ -17,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include "aiclient/auth/token_manager.hpp"
 #include "aiclient/protocol/errors.hpp"
 #include "aiclient/provider/provider.hpp"
 #include "aiclient/util/atomic_file.hpp"
@@ -82,6 +83,9 @@ struct server::impl : admin_control {
   std::vector<std::unique_ptr<worker>> workers;
   // After the workers: released before them, so its timer never outlives their io_context.
   std::unique_ptr<health_checker> checker;
+  // Last: destroyed first, so calls still waiting on it complete (with an error) into the
+  // workers' stopped but still existing io_contexts.
+  std::unique_ptr<auth::token_manager> tokens;
 
   awaitable<void> accept_loop(worker& w);
 
@@ -326,7 +330,7 @@ awaitable<void> session::run() {
     stream_.expires_never();
 
     const auto now_cfg = s_.current_settings();
-    handler_env env{*now_cfg, *s_.manager, *w_.upstream, s_.prompts.get(), &s_};
+    handler_env env{*now_cfg, *s_.manager, *w_.upstream, s_.prompts.get(), &s_, s_.tokens.get()};
     access_record rec;
     bool internal_error = false;
     try {
@@ -411,6 +415,14 @@ server::server(config::settings s, pool::pools p) : impl_(std::make_unique<impl>
   mo.rate_limit_max = std::chrono::duration_cast<std::chrono::seconds>(
       milliseconds(std::max(1000, i.settings.rate_limit_cooldown_max_ms)));
   i.manager = std::make_unique<pool::pool_manager>(std::move(p), mo);
+  {
+    auth::manager_options ao;
+    ao.near = std::chrono::minutes(i.settings.cron_near_minutes);
+    ao.refresh_timer = i.settings.cron_refresh_token;
+    ao.ca_file = i.settings.upstream_ca_file;
+    ao.proxy_url = i.settings.proxy_url;
+    i.tokens = std::make_unique<auth::token_manager>(auth::endpoints{}, ao);
+  }
   if (!i.settings.provider_pools_file.empty()) {
     util::debounced_saver::options so;
     so.debounce = milliseconds(i.settings.pool_save_debounce_ms);
@@ -526,7 +538,8 @@ void server::start() {
   }
   s.checker = std::make_unique<health_checker>(s.workers.front()->ioc.get_executor(),
                                                *s.workers.front()->upstream, *s.manager,
-                                               [&s] { return s.current_settings(); });
+                                               [&s] { return s.current_settings(); },
+                                               s.tokens.get());
   asio::post(s.workers.front()->ioc, [&s] { s.checker->start(); });
   for (auto& w : s.workers) {
     asio::co_spawn(w->ioc, s.accept_loop(*w), asio::detached);

@@ -91,6 +91,10 @@ const GEMINI_TOOLS = [
 const WEATHER_ARGS = { city: 'Paris' };
 const TIME_ARGS = { timezone: 'Europe/Paris' };
 const QUESTION = 'What is the weather in Paris, and what time is it there?';
+// A 1x1 PNG, and an image URL.
+const PNG_B64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+const PNG_DATA_URL = `data:image/png;base64,${PNG_B64}`;
+const IMAGE_URL = 'https://example.com/images/cat.jpg';
 
 /** The text of a message content in any protocol's form (string, or parts/blocks with text). */
 function textOf(content) {
@@ -282,6 +286,37 @@ describe('openai SDK -> claude-custom (converted)', () => {
     assert.equal(got.json.max_tokens, 200);
     assert.equal(got.json.temperature, 0.2);
     assert.ok(!got.json.stream, 'not a streamed request');
+  });
+
+  test('image input: a data URL and an https URL become Anthropic image blocks', async () => {
+    claudeUp.enqueue({ status: 200, json: anthropicMessage({ text: 'A red pixel and a cat.', usage: CLAUDE_USAGE }) });
+    const completion = await client().chat.completions.create({
+      model: MODEL,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is in these images?' },
+            { type: 'image_url', image_url: { url: PNG_DATA_URL } },
+            { type: 'image_url', image_url: { url: IMAGE_URL } },
+          ],
+        },
+      ],
+      max_tokens: 100,
+    });
+    assert.equal(completion.choices[0].message.content, 'A red pixel and a cat.');
+    expectUsage(completion.usage);
+
+    const got = claudeUp.last().json;
+    assert.equal(got.messages.length, 1);
+    assert.deepEqual(got.messages[0], {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'What is in these images?' },
+        { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG_B64 } },
+        { type: 'image', source: { type: 'url', url: IMAGE_URL } },
+      ],
+    });
   });
 
   test('streaming text: deltas in order, finish_reason, usage chunk', async () => {
@@ -516,6 +551,40 @@ for (const line of [
       assert.ok(!got.json.stream);
     });
 
+    test('image input: base64 and URL image blocks become OpenAI image_url parts', async () => {
+      openaiUp.enqueue({ status: 200, json: openaiCompletion({ content: 'A red pixel and a cat.', usage: OPENAI_USAGE }) });
+      const msg = await client().messages.create({
+        model: MODEL,
+        max_tokens: 100,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG_B64 } },
+              { type: 'image', source: { type: 'url', url: IMAGE_URL } },
+              { type: 'text', text: 'What is in these images?' },
+            ],
+          },
+        ],
+      });
+      assert.equal(textOf(msg.content), 'A red pixel and a cat.');
+      expectUsage(msg.usage);
+
+      const got = openaiUp.last().json;
+      assert.equal(got.messages.length, 1);
+      const { role, content } = got.messages[0];
+      assert.equal(role, 'user');
+      assert.ok(Array.isArray(content), 'a multi-part user message');
+      assert.deepEqual(
+        content.map((p) => (p.type === 'image_url' ? { type: p.type, url: p.image_url.url } : { type: p.type, text: p.text })),
+        [
+          { type: 'image_url', url: PNG_DATA_URL },
+          { type: 'image_url', url: IMAGE_URL },
+          { type: 'text', text: 'What is in these images?' },
+        ],
+      );
+    });
+
     test('streaming text: messages.create({stream: true}) yields the Anthropic event sequence', async () => {
       const pieces = ['Bon', 'jour ', 'Paris!'];
       openaiUp.enqueue({
@@ -668,6 +737,37 @@ for (const line of [
       assert.equal(got.json.stream_options?.include_usage, true, 'the gateway asks the OpenAI upstream for usage');
     });
 
+    test('streaming tool calls with interleaved argument deltas: each input reaches its own tool_use block', async () => {
+      openaiUp.enqueue({
+        status: 200,
+        splitEvents: true,
+        sse: openaiStream({
+          id: 'chatcmpl-conv-stream-tools-interleaved',
+          textPieces: [],
+          interleaveToolCalls: true,
+          toolCalls: [
+            { id: 'call_InterWeather', name: 'get_weather', argPieces: ['{"ci', 'ty": "Pa', 'ris"}'] },
+            { id: 'call_InterTime', name: 'get_time', argPieces: ['{"timez', 'one": "Europe/', 'Paris"}'] },
+          ],
+          usage: OPENAI_USAGE,
+        }),
+      });
+      const stream = client().messages.stream({
+        model: MODEL,
+        max_tokens: 300,
+        tools: ANTHROPIC_TOOLS,
+        messages: [{ role: 'user', content: QUESTION }],
+      });
+      const msg = await stream.finalMessage();
+      assert.deepEqual(toolUses(msg.content), [
+        { id: 'call_InterWeather', name: 'get_weather', input: WEATHER_ARGS },
+        { id: 'call_InterTime', name: 'get_time', input: TIME_ARGS },
+      ]);
+      assert.equal(msg.content.length, 2);
+      assert.equal(msg.stop_reason, 'tool_use');
+      expectUsage(msg.usage);
+    });
+
     test('streaming tool calls sent whole in one chunk (OpenAI-compatible servers): finalMessage() has both', async () => {
       openaiUp.enqueue({
         status: 200,
@@ -742,13 +842,14 @@ const GENAI_TARGETS = [
         usage: OPENAI_USAGE,
       }),
     }),
-    toolStream: (ids, toolCallsInOneChunk = false) => ({
+    toolStream: (ids, shape = '') => ({
       status: 200,
       splitEvents: true,
       sse: openaiStream({
         id: 'chatcmpl-gem-stream-tools',
         textPieces: [],
-        toolCallsInOneChunk,
+        toolCallsInOneChunk: shape.startsWith('sent whole'),
+        interleaveToolCalls: shape.startsWith('interleaved'),
         toolCalls: [
           { id: ids[0], name: 'get_weather', argPieces: ['{"ci', 'ty": "Pa', 'ris"}'] },
           { id: ids[1], name: 'get_time', argPieces: ['{"timez', 'one": "Europe/', 'Paris"}'] },
@@ -767,6 +868,19 @@ const GENAI_TARGETS = [
     checkStream(body) {
       assert.equal(body.stream, true);
       assert.equal(body.stream_options?.include_usage, true, 'the gateway asks the OpenAI upstream for usage');
+    },
+    checkImage(body) {
+      assert.equal(body.messages.length, 1);
+      const { role, content } = body.messages[0];
+      assert.equal(role, 'user');
+      assert.ok(Array.isArray(content), 'a multi-part user message');
+      assert.deepEqual(
+        content.map((p) => (p.type === 'image_url' ? { type: p.type, url: p.image_url.url } : { type: p.type, text: p.text })),
+        [
+          { type: 'text', text: 'What is in this image?' },
+          { type: 'image_url', url: PNG_DATA_URL },
+        ],
+      );
     },
     checkTools(body) {
       assert.deepEqual(
@@ -838,6 +952,17 @@ const GENAI_TARGETS = [
     checkStream(body) {
       assert.equal(body.stream, true);
     },
+    checkImage(body) {
+      assert.deepEqual(body.messages, [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is in this image?' },
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG_B64 } },
+          ],
+        },
+      ]);
+    },
     checkTools(body) {
       assert.deepEqual(
         body.tools,
@@ -904,6 +1029,18 @@ for (const t of GENAI_TARGETS) {
       assert.equal(got.json.model, GENAI_MODEL, "the client's model is passed on");
       t.checkText(got.json, { system: 'Answer briefly.', user: 'What is the capital of France?', maxTokens: 200, temperature: 0.2 });
       assert.ok(!got.json.stream);
+    });
+
+    test('image input: an inlineData part becomes the upstream protocol\'s image', async () => {
+      t.up().enqueue(t.text('A red pixel.'));
+      const resp = await ai().models.generateContent({
+        model: GENAI_MODEL,
+        contents: [{ role: 'user', parts: [{ text: 'What is in this image?' }, { inlineData: { mimeType: 'image/png', data: PNG_B64 } }] }],
+        config: { maxOutputTokens: 100 },
+      });
+      assert.equal(resp.text, 'A red pixel.');
+      expectUsage(resp.usageMetadata);
+      t.checkImage(t.up().last().json);
     });
 
     test('generateContentStream: text deltas in order, finishReason and usageMetadata', async () => {
@@ -1028,9 +1165,10 @@ for (const t of GENAI_TARGETS) {
       );
     });
 
-    for (const oneChunk of t.provider === 'openai-custom' ? [false, true] : [false]) {
-      test(`streaming function calls${oneChunk ? ' (sent whole in one upstream chunk)' : ''}: generateContentStream chunks carry both complete calls`, async () => {
-        t.up().enqueue(t.toolStream(t.ids, oneChunk));
+    const shapes = t.provider === 'openai-custom' ? ['', 'sent whole in one upstream chunk', 'interleaved argument deltas'] : [''];
+    for (const shape of shapes) {
+      test(`streaming function calls${shape ? ` (${shape})` : ''}: generateContentStream chunks carry both complete calls`, async () => {
+        t.up().enqueue(t.toolStream(t.ids, shape));
         const stream = await ai().models.generateContentStream({
           model: GENAI_MODEL,
           contents: [{ role: 'user', parts: [{ text: QUESTION }] }],

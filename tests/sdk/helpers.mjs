@@ -195,6 +195,8 @@ export function openaiUsage({ prompt = 100, completion = 50, cached = 40, reason
  *   toolCalls: [{ id, name, argPieces }, ...]    parallel calls (index 0, 1, ...)
  *   toolCallsInOneChunk: true                    all calls complete in a single chunk, as
  *                                                several OpenAI-compatible servers send them
+ *   interleaveToolCalls: true                    the calls' first chunks, then their argument
+ *                                                pieces round-robin (call 0, call 1, call 0, ...)
  */
 export function openaiStream({
   id = 'chatcmpl-fake-0002',
@@ -203,6 +205,7 @@ export function openaiStream({
   toolCall = null,
   toolCalls = toolCall ? [toolCall] : [],
   toolCallsInOneChunk = false,
+  interleaveToolCalls = false,
   usage = { prompt_tokens: 20, completion_tokens: 11, total_tokens: 31 },
 } = {}) {
   const base = { id, object: 'chat.completion.chunk', created: 1732600001, model, system_fingerprint: 'fp_fake' };
@@ -222,7 +225,22 @@ export function openaiStream({
     }));
     events.push(sseData(chunk({ tool_calls: all })));
   }
-  for (const [index, call] of (toolCallsInOneChunk ? [] : toolCalls).entries()) {
+  if (interleaveToolCalls && !toolCallsInOneChunk) {
+    for (const [index, call] of toolCalls.entries()) {
+      events.push(
+        sseData(chunk({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] })),
+      );
+    }
+    const rounds = Math.max(...toolCalls.map((c) => c.argPieces.length));
+    for (let i = 0; i < rounds; i += 1) {
+      for (const [index, call] of toolCalls.entries()) {
+        if (i < call.argPieces.length) {
+          events.push(sseData(chunk({ tool_calls: [{ index, function: { arguments: call.argPieces[i] } }] })));
+        }
+      }
+    }
+  }
+  for (const [index, call] of (toolCallsInOneChunk || interleaveToolCalls ? [] : toolCalls).entries()) {
     events.push(
       sseData(
         chunk({

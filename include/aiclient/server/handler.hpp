@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "aiclient/auth/token_manager.hpp"
 #include "aiclient/config/settings.hpp"
 #include "aiclient/pool/pool_manager.hpp"
 #include "aiclient/server/exchange.hpp"
@@ -29,6 +30,7 @@ struct handler_env {
   upstream::client& upstream;
   prompt_log* prompts = nullptr;       ///< PROMPT_LOG_MODE sink (null: none)
   admin_control* admin = nullptr;      ///< null: admin API unavailable
+  auth::token_manager* tokens = nullptr;  ///< OAuth credentials (null: OAuth types unusable)
 };
 
 /// Facts for the access log line of one request.

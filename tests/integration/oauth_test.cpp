@@ -1,0 +1,153 @@
+// OAuth provider types end to end: openai-qwen-oauth with fake token and API servers.
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+
+#include "harness.hpp"
+#include "support/fake_upstream.hpp"
+
+namespace aiclient::testing {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+scripted_response json_answer(std::string body, int status = 200) {
+  scripted_response r;
+  r.status = status;
+  r.headers = {{"content-type", "application/json"}};
+  r.chunks = {std::move(body)};
+  r.chunked = false;
+  return r;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+long long now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A Qwen account: a token server that hands out new-token-N, and an API that accepts only
+// the token it is told to accept.
+struct qwen_account {
+  fake_upstream token_server;
+  fake_upstream api;
+  std::atomic<int> issued{0};
+  std::string accepted = "old-token";
+  std::mutex m;
+  std::string creds_path;
+
+  explicit qwen_account(long long expiry_ms) {
+    token_server.set_handler([this](const recorded_request& req) {
+      const int n = ++issued;
+      {
+        std::lock_guard lock(m);
+        accepted = "new-token-" + std::to_string(n);
+      }
+      EXPECT_NE(req.body.find("grant_type=refresh_token"), std::string::npos);
+      return json_answer(R"({"access_token":"new-token-)" + std::to_string(n) +
+                         R"(","token_type":"Bearer","expires_in":3600,"refresh_token":"rotated-)" +
+                         std::to_string(n) + R"(","resource_url":")" + api.base_url() + R"("})");
+    });
+    api.set_handler([this](const recorded_request& req) {
+      std::string ok;
+      {
+        std::lock_guard lock(m);
+        ok = "Bearer " + accepted;
+      }
+      if (req.headers.at("authorization") != ok)
+        return json_answer(R"({"error":{"message":"invalid access token or token expired","type":"invalid_request_error"}})", 401);
+      return json_answer(R"({"id":"c1","object":"chat.completion","created":1,"model":"coder-model","choices":[{"index":0,"message":{"role":"assistant","content":"qwen says hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":3,"total_tokens":6}})");
+    });
+    const std::string creds = R"({"access_token":"old-token","refresh_token":"refresh-1","token_type":"Bearer","resource_url":")" +
+                              api.base_url() + R"(","expiry_date":)" + std::to_string(expiry_ms) +
+                              R"(,"user_note":"keep me"})";
+    creds_path = write_temp_file("oauth_creds.json", creds);
+    ::chmod(creds_path.c_str(), 0644);
+  }
+
+  pool::pools pools() {
+    const std::string text = R"({"openai-qwen-oauth":[{"QWEN_OAUTH_CREDS_FILE_PATH":")" + creds_path +
+                             R"(","QWEN_TOKEN_URL":")" + token_server.base_url() +
+                             R"(/api/v1/oauth2/token","uuid":"qwen-1"}]})";
+    return pool::parse_pools(text, "pools.json");
+  }
+};
+
+const std::string chat = R"({"model":"coder-model","messages":[{"role":"user","content":"hi"}]})";
+
+TEST(oauth_qwen, an_expired_token_is_refreshed_before_use_and_written_back) {
+  qwen_account acc(now_ms() - 60000);
+  running_server srv(test_settings("openai-qwen-oauth"), acc.pools());
+  auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["choices"][0]["message"]["content"], "qwen says hi");
+  EXPECT_EQ(acc.issued.load(), 1);
+  const auto reqs = acc.api.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].target, "/v1/chat/completions");
+  EXPECT_EQ(reqs[0].headers.at("authorization"), "Bearer new-token-1");
+  EXPECT_EQ(reqs[0].headers.at("x-dashscope-authtype"), "qwen-oauth");
+  // The credentials file got the new token and the rotated refresh token, kept the rest,
+  // and is private now.
+  const auto saved = json::parse(read_file(acc.creds_path));
+  EXPECT_EQ(saved["access_token"], "new-token-1");
+  EXPECT_EQ(saved["refresh_token"], "rotated-1");
+  EXPECT_EQ(saved["user_note"], "keep me");
+  struct stat st {};
+  ASSERT_EQ(::stat(acc.creds_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  // An Anthropic client works through the same account (converted).
+  auto c = http_request(srv.port(), "POST", "/v1/messages", {},
+                        R"({"model":"coder-model","max_tokens":20,"messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_EQ(json::parse(c.body)["content"][0]["text"], "qwen says hi");
+  EXPECT_EQ(acc.issued.load(), 1) << "the token is reused while valid";
+}
+
+TEST(oauth_qwen, a_401_refreshes_the_token_and_retries_once) {
+  qwen_account acc(now_ms() + 3600 * 1000);  // valid for an hour, but the API refuses it
+  {
+    std::lock_guard lock(acc.m);
+    acc.accepted = "something-else";
+  }
+  running_server srv(test_settings("openai-qwen-oauth"), acc.pools());
+  auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(acc.issued.load(), 1);
+  const auto reqs = acc.api.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].headers.at("authorization"), "Bearer old-token");
+  EXPECT_EQ(reqs[1].headers.at("authorization"), "Bearer new-token-1");
+  auto h = json::parse(http_request(srv.port(), "GET", "/provider_health", {}, "").body);
+  EXPECT_EQ(h["providers"]["openai-qwen-oauth"]["instances"][0]["errorCount"], 0);
+}
+
+TEST(oauth_qwen, a_failed_refresh_fails_over_with_a_clear_error) {
+  qwen_account acc(now_ms() - 60000);
+  acc.token_server.set_handler([](const recorded_request&) {
+    return json_answer(R"({"error":"invalid_grant","error_description":"refresh token expired"})", 400);
+  });
+  running_server srv(test_settings("openai-qwen-oauth"), acc.pools());
+  auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat);
+  EXPECT_EQ(r.status, 502) << r.body;
+  const std::string msg = json::parse(r.body)["error"]["message"];
+  EXPECT_NE(msg.find("qwen-1"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("refresh-1"), std::string::npos) << "no secret in the message";
+  EXPECT_EQ(acc.api.requests().size(), 0u);
+}
+
+}  // namespace
+}  // namespace aiclient::testing
