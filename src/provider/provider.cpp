@@ -13,7 +13,8 @@ std::optional<protocol::wire_protocol> native_protocol(std::string_view t) {
 }
 
 bool is_supported(std::string_view t) {
-  return t == "openai-custom" || t == "claude-custom" || t == "mock" || t == "openai-qwen-oauth";
+  return t == "openai-custom" || t == "claude-custom" || t == "mock" || t == "openai-qwen-oauth" ||
+         t == "gemini-cli-oauth";
 }
 
 namespace {

@@ -128,7 +128,8 @@ awaitable<void> handle_admin(handler_env& env, incoming_request& req, client_cha
   if (seg.size() == 1 && seg[0] == "reload") {
     if (!post || !env.admin) {
       rec.status = post ? 503 : 405;
-      co_await send_error(ch, proto, rec.status, post ? "reload is not available" : "use POST");
+      std::string msg = post ? "reload is not available" : "use POST";
+      co_await send_error(ch, proto, rec.status, std::move(msg));
       co_return;
     }
     const std::string err = env.admin->reload();

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "aiclient/auth/token_manager.hpp"
+#include "aiclient/protocol/code_assist.hpp"
 #include "aiclient/protocol/convert.hpp"
 #include "aiclient/protocol/errors.hpp"
 #include "aiclient/protocol/request_body.hpp"
@@ -178,7 +179,7 @@ awaitable<bool> relay_success(handler_env& env, upstream::response& resp, wire_p
 awaitable<bool> relay_converted(handler_env& env, upstream::response& resp, wire_protocol from,
                                 wire_protocol to, const protocol::stream_options& so,
                                 const std::string& provider, client_channel& ch,
-                                access_record& rec) {
+                                access_record& rec, bool code_assist = false) {
   auto& token = ch.disconnect_token();
   const bool event_stream = util::istarts_with(resp.header_value("content-type"), "text/event-stream");
   rec.status = resp.status();
@@ -192,6 +193,9 @@ awaitable<bool> relay_converted(handler_env& env, upstream::response& resp, wire
       std::string msg = provider + " upstream response failed: " + std::string(upstream::to_string(f));
       co_await send_error(ch, to, rec.status, std::move(msg));
       co_return false;
+    }
+    if (code_assist) {
+      if (auto inner = protocol::code_assist_unwrap(body)) body = std::move(*inner);
     }
     auto converted = protocol::convert_response(from, to, body, so.model);
     if (!converted.ok()) {
@@ -244,6 +248,78 @@ awaitable<bool> relay_converted(handler_env& env, upstream::response& resp, wire
       rec.error = "upstream error event";
       co_await ch.end_stream();
       co_return false;
+    }
+  }
+}
+
+// Relays a Code Assist (gemini-cli-oauth) answer to a Gemini client: each {"response": ...}
+// wrapper removed, streamed as SSE or as one JSON array as the client asked.
+awaitable<bool> relay_code_assist(handler_env& env, upstream::response& resp,
+                                  const protocol::stream_options& so, const std::string& provider,
+                                  client_channel& ch, access_record& rec) {
+  auto& token = ch.disconnect_token();
+  const auto to = wire_protocol::gemini;
+  const bool event_stream = util::istarts_with(resp.header_value("content-type"), "text/event-stream");
+  rec.status = resp.status();
+  if (!event_stream) {
+    auto [f, body] = co_await resp.read_all(env.settings.upstream_max_response_bytes);
+    if (token.cancelled()) co_return true;
+    auto inner = f == upstream::failure::none ? protocol::code_assist_unwrap(body) : std::nullopt;
+    if (!inner) {
+      rec.status = 502;
+      std::string msg = provider + " upstream answer could not be read";
+      co_await send_error(ch, to, 502, std::move(msg));
+      co_return false;
+    }
+    co_await ch.send_response(resp.status(), json_headers(), std::move(*inner));
+    co_return true;
+  }
+  // (not a ?: inside the co_await: GCC 12 destroys such temporaries twice)
+  std::vector<header> stream_headers = json_headers();
+  if (so.gemini_sse) stream_headers = sse_headers();
+  if (!co_await ch.begin_stream(resp.status(), std::move(stream_headers))) co_return true;
+  protocol::sse_parser parser(env.settings.max_sse_event_bytes);
+  bool first = true;
+  std::string out;
+  const auto emit = [&](const protocol::sse_event& e) {
+    if (e.data.empty() || e.data == "[DONE]") return;
+    auto inner = protocol::code_assist_unwrap(e.data);
+    if (!inner) return;
+    if (so.gemini_sse) {
+      out += "data: " + *inner + "\n\n";
+    } else {
+      out += first ? "[" : ",\r\n";
+      out += *inner;
+    }
+    first = false;
+  };
+  for (;;) {
+    auto [f, piece] = co_await resp.read_some();
+    if (token.cancelled() || f == upstream::failure::aborted) co_return true;
+    out.clear();
+    if (f != upstream::failure::none || parser.failed()) {
+      std::string msg = provider + " upstream stream failed: " + std::string(upstream::to_string(f));
+      if (so.gemini_sse) {
+        out += protocol::stream_error_event(to, status_for_failure(f), msg);
+      } else {
+        out += first ? "[" : ",\r\n";
+        out += protocol::error_body(to, status_for_failure(f), msg) + "]";
+      }
+      co_await ch.send_chunk(out);
+      co_await ch.end_stream();
+      co_return false;
+    }
+    if (piece.empty()) {
+      parser.finish(emit);
+      if (!so.gemini_sse) out += first ? "[]" : "]";
+      if (!out.empty() && !co_await ch.send_chunk(out)) co_return true;
+      co_await ch.end_stream();
+      co_return true;
+    }
+    parser.feed(piece, emit);
+    if (!out.empty() && !co_await ch.send_chunk(out)) {
+      resp.abort();
+      co_return true;
     }
   }
 }
@@ -330,6 +406,22 @@ std::vector<header> relayed_headers(upstream::response& resp) {
     if (relayable_header(lname)) headers.emplace_back(std::move(lname), std::move(value));
   }
   return headers;
+}
+
+// Google RPC errors carry RetryInfo {"retryDelay":"0.539s"} (or "539ms").
+std::optional<std::chrono::seconds> google_retry_delay(std::string_view body) {
+  const auto key = body.find("\"retryDelay\"");
+  if (key == std::string_view::npos) return std::nullopt;
+  const auto open = body.find('"', body.find(':', key) + 1);
+  if (open == std::string_view::npos) return std::nullopt;
+  const auto close = body.find('"', open + 1);
+  if (close == std::string_view::npos) return std::nullopt;
+  const std::string v(body.substr(open + 1, close - open - 1));
+  char* end = nullptr;
+  const double n = std::strtod(v.c_str(), &end);
+  if (end == v.c_str() || n < 0) return std::nullopt;
+  const double secs = std::string_view(end) == "ms" ? n / 1000.0 : n;
+  return std::chrono::seconds(static_cast<long long>(secs + 0.999));
 }
 
 // Qwen's daily quota resets at midnight in UTC+8 (16:00 UTC).
@@ -500,6 +592,17 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
     const wire_protocol native = type == "mock" ? r.proto : *provider::native_protocol(type);
     const bool convert = native != r.proto;
     std::string upstream_body;
+    if (type == "gemini-cli-oauth" && (r.ep == endpoint::models || r.ep == endpoint::gemini_models)) {
+      // Code Assist has no model list: the models it serves.
+      static const std::string list =
+          R"({"models":[{"name":"models/gemini-2.5-pro","displayName":"Gemini 2.5 Pro","supportedGenerationMethods":["generateContent","streamGenerateContent"]},)"
+          R"({"name":"models/gemini-2.5-flash","displayName":"Gemini 2.5 Flash","supportedGenerationMethods":["generateContent","streamGenerateContent"]}]})";
+      auto converted = convert ? protocol::convert_models(wire_protocol::gemini, r.proto, list)
+                               : protocol::convert_result{list, {}};
+      rec.status = 200;
+      co_await ch.send_response(200, json_headers(), std::move(converted.body));
+      co_return;
+    }
     if (convert && r.ep == endpoint::count_tokens) {
       // Only Anthropic upstreams count tokens: a documented local estimate otherwise.
       rec.status = 200;
@@ -632,7 +735,36 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         }
       }
       std::string err;
-      auto upstream_req = provider::build_passthrough(*target, in, &err);
+      std::optional<upstream::request> upstream_req;
+      if (type == "gemini-cli-oauth") {
+        auto [project, perr] = co_await env.tokens->resolve_gemini_project(pick.inst);
+        if (token.cancelled()) {
+          rec.status = 499;
+          co_return;
+        }
+        if (!perr.empty()) {
+          env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, "project: " + perr, {}});
+          last = failed_attempt{502, type + " instance " + inst.uuid + ": " + perr, {}, {}, false};
+          continue;
+        }
+        std::string base = inst.field("GEMINI_CODE_ASSIST_BASE");
+        if (base.empty()) base = env.tokens->urls().gemini_code_assist_base;
+        auto u = upstream::url::parse(base + (client_stream ? ":streamGenerateContent?alt=sse" : ":generateContent"));
+        if (!u) {
+          last = failed_attempt{502, type + " instance " + inst.uuid + " has an unusable GEMINI_CODE_ASSIST_BASE", {}, {}, false};
+          continue;
+        }
+        upstream::request g;
+        g.target = *u;
+        const std::string upstream_model = inst.upstream_model(model);
+        g.headers.emplace_back("authorization", "Bearer " + target->api_key);
+        g.headers.emplace_back("content-type", "application/json");
+        g.headers.emplace_back("user-agent", "GeminiCLI/0.56.0/" + upstream_model + " (linux; x64)");
+        g.body = protocol::code_assist_wrap(upstream_model, project, convert ? upstream_body : body);
+        upstream_req = std::move(g);
+      } else {
+        upstream_req = provider::build_passthrough(*target, in, &err);
+      }
       if (!upstream_req) {
         env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, err, {}});
         last = failed_attempt{502, err, {}, {}, false};
@@ -662,7 +794,9 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       const int status = resp.status();
       if (status < 400) {
         bool complete;
-        if (!convert) {
+        if (type == "gemini-cli-oauth" && !convert) {
+          complete = co_await relay_code_assist(env, resp, so, type, ch, rec);
+        } else if (!convert) {
           complete = co_await relay_success(env, resp, r.proto, type, ch, rec);
         } else if (in.op == provider::operation::list_models) {
           auto [f, list] = co_await resp.read_all(env.settings.upstream_max_response_bytes);
@@ -679,7 +813,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
             co_await send_error(ch, r.proto, 502, std::move(msg));
           }
         } else {
-          complete = co_await relay_converted(env, resp, native, r.proto, so, type, ch, rec);
+          complete = co_await relay_converted(env, resp, native, r.proto, so, type, ch, rec,
+                                              type == "gemini-cli-oauth");
         }
         if (complete || token.cancelled()) {
           env.pools.report(type, inst.uuid, {pool::outcome::kind::success, {}, {}});
@@ -702,6 +837,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       if (status == 429) {
         auto retry_after =
             parse_retry_after(resp.header_value("retry-after"), std::chrono::system_clock::now());
+        if (type == "gemini-cli-oauth" && !retry_after) retry_after = google_retry_delay(err_body);
         if (type == "openai-qwen-oauth" && !retry_after &&
             err_body.find("insufficient_quota") != std::string::npos)
           retry_after = until_next_utc8_midnight(std::chrono::system_clock::now());

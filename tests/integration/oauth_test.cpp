@@ -151,3 +151,97 @@ TEST(oauth_qwen, a_failed_refresh_fails_over_with_a_clear_error) {
 
 }  // namespace
 }  // namespace aiclient::testing
+
+namespace aiclient::testing {
+namespace {
+
+// A Gemini CLI account: Code Assist API fake (project discovery, generate, stream).
+struct gemini_account {
+  fake_upstream api;
+  std::string creds_path;
+  std::atomic<int> discoveries{0};
+
+  gemini_account() {
+    api.set_handler([this](const recorded_request& req) {
+      if (req.headers.count("authorization") == 0 || req.headers.at("authorization") != "Bearer g-token")
+        return json_answer(R"({"error":{"code":401,"message":"bad token","status":"UNAUTHENTICATED"}})", 401);
+      if (req.target == "/v1internal:loadCodeAssist") {
+        ++discoveries;
+        return json_answer(R"({"currentTier":{"id":"standard-tier"},"cloudaicompanionProject":"found-proj"})");
+      }
+      const auto body = json::parse(req.body);
+      const std::string project = body.value("project", "");
+      const std::string text = "from " + project + " as " + body.value("model", "");
+      if (req.target == "/v1internal:generateContent") {
+        return json_answer(R"({"response":{"candidates":[{"index":0,"finishReason":"STOP","content":{"role":"model","parts":[{"text":")" +
+                           text + R"("}]}}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":3,"totalTokenCount":7},"modelVersion":"gemini-2.5-pro"},"traceId":"t1"})");
+      }
+      if (req.target == "/v1internal:streamGenerateContent?alt=sse") {
+        scripted_response r;
+        r.headers = {{"content-type", "text/event-stream"}};
+        r.chunks = {"data: {\"response\":{\"candidates\":[{\"index\":0,\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hel\"}]}}]}}\r\n\r\n",
+                    "data: {\"response\":{\"candidates\":[{\"index\":0,\"finishReason\":\"STOP\",\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"lo\"}]}}],"
+                    "\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":2,\"totalTokenCount\":6}}}\r\n\r\n"};
+        return r;
+      }
+      return json_answer(R"({"error":{"code":404,"message":"no such method","status":"NOT_FOUND"}})", 404);
+    });
+    creds_path = write_temp_file(
+        "oauth_creds.json", R"({"access_token":"g-token","refresh_token":"g-refresh","token_type":"Bearer","expiry_date":)" +
+                                std::to_string(now_ms() + 3600 * 1000) + "}");
+  }
+
+  pool::pools pools(const std::string& project) {
+    std::string text = R"({"gemini-cli-oauth":[{"GEMINI_OAUTH_CREDS_FILE_PATH":")" + creds_path +
+                       R"(","GEMINI_CODE_ASSIST_BASE":")" + api.base_url() + R"(/v1internal","uuid":"g-1")";
+    if (!project.empty()) text += R"(,"PROJECT_ID":")" + project + "\"";
+    text += "}]}";
+    return pool::parse_pools(text, "pools.json");
+  }
+};
+
+const std::string gemini_req = R"({"contents":[{"role":"user","parts":[{"text":"hi"}]}]})";
+
+TEST(oauth_gemini, a_gemini_client_gets_unwrapped_answers_streamed_and_not) {
+  gemini_account acc;
+  running_server srv(test_settings("gemini-cli-oauth"), acc.pools("my-proj"));
+  auto r = http_request(srv.port(), "POST", "/v1beta/models/gemini-2.5-pro:generateContent", {}, gemini_req);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto g = json::parse(r.body);
+  EXPECT_EQ(g["candidates"][0]["content"]["parts"][0]["text"], "from my-proj as gemini-2.5-pro");
+  EXPECT_FALSE(g.contains("response"));
+  const auto sent = json::parse(acc.api.requests()[0].body);
+  EXPECT_EQ(sent["request"], json::parse(gemini_req));
+  EXPECT_EQ(acc.discoveries.load(), 0) << "PROJECT_ID is used as it is";
+
+  auto sse = http_request(srv.port(), "POST", "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", {}, gemini_req);
+  ASSERT_EQ(sse.status, 200);
+  EXPECT_EQ(sse.body.find("\"response\""), std::string::npos) << sse.body;
+  EXPECT_NE(sse.body.find("\"Hel\""), std::string::npos);
+  auto arr = http_request(srv.port(), "POST", "/v1beta/models/gemini-2.5-pro:streamGenerateContent", {}, gemini_req);
+  ASSERT_EQ(arr.status, 200);
+  const auto a = json::parse(arr.body);
+  ASSERT_TRUE(a.is_array());
+  EXPECT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[1]["candidates"][0]["finishReason"], "STOP");
+}
+
+TEST(oauth_gemini, openai_and_anthropic_clients_are_converted_and_the_project_discovered) {
+  gemini_account acc;
+  running_server srv(test_settings("gemini-cli-oauth"), acc.pools(""));
+  auto o = http_request(srv.port(), "POST", "/v1/chat/completions", {},
+                        R"({"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(o.status, 200) << o.body;
+  EXPECT_EQ(json::parse(o.body)["choices"][0]["message"]["content"], "from found-proj as gemini-2.5-flash");
+  EXPECT_EQ(acc.discoveries.load(), 1);
+  auto c = http_request(srv.port(), "POST", "/v1/messages", {},
+                        R"({"model":"gemini-2.5-pro","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(c.status, 200);
+  EXPECT_NE(c.body.find("event: message_start"), std::string::npos);
+  EXPECT_NE(c.body.find("\"Hel\""), std::string::npos);
+  EXPECT_NE(c.body.find("event: message_stop"), std::string::npos) << c.body;
+  EXPECT_EQ(acc.discoveries.load(), 1) << "the project is cached";
+}
+
+}  // namespace
+}  // namespace aiclient::testing

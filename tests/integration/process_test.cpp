@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <future>
+#include <thread>
 
 #include "harness.hpp"
 #include "support/fake_upstream.hpp"
@@ -87,5 +89,45 @@ TEST(process, sigterm_drains_in_flight_requests_then_exits_zero) {
   EXPECT_NE(http_request(port, "GET", "/health", {}, "", nullptr, 1s).error, "");
 }
 
+}  // namespace
+}  // namespace aiclient::testing
+
+namespace aiclient::testing {
+namespace {
+TEST(process, sighup_reloads_provider_pools_and_uses_an_added_instance) {
+  fake_upstream first, added;
+  const auto answer = [](const char* who) {
+    return [who](const recorded_request&) {
+      scripted_response r;
+      r.headers = {{"content-type", "application/json"}};
+      r.chunks = {std::string(R"({"who":")") + who + "\"}"};
+      r.chunked = false;
+      return r;
+    };
+  };
+  first.set_handler(answer("first"));
+  added.set_handler(answer("added"));
+  const std::string one = R"({"openai-custom":[{"OPENAI_API_KEY":"sk-1","OPENAI_BASE_URL":")" + first.base_url() +
+                          R"(/v1","uuid":"first"}]})";
+  const auto pools = write_temp_file("pools.json", one);
+  child_server srv({"--port", "0", "--provider-pools-file", pools, "--model-provider", "openai-custom"});
+  const auto port = srv.wait_port();
+  ASSERT_NE(port, 0) << srv.output();
+  EXPECT_EQ(http_request(port, "POST", "/v1/chat/completions", {}, R"({"model":"m","messages":[]})").body,
+            R"({"who":"first"})");
+  auto doc = json::parse(one);
+  doc["openai-custom"].push_back({{"OPENAI_API_KEY", "sk-2"}, {"OPENAI_BASE_URL", added.base_url() + "/v1"}, {"uuid", "added"}});
+  std::ofstream(pools) << doc.dump(2);
+  srv.signal(SIGHUP);
+  bool used = false;
+  for (int i = 0; i < 50 && !used; ++i) {
+    std::this_thread::sleep_for(50ms);
+    used = http_request(port, "POST", "/v1/chat/completions", {}, R"({"model":"m","messages":[]})").body ==
+           R"({"who":"added"})";
+  }
+  EXPECT_TRUE(used) << srv.output();
+  srv.signal(SIGTERM);
+  EXPECT_EQ(srv.wait_exit(10s), 0);
+}
 }  // namespace
 }  // namespace aiclient::testing
