@@ -352,7 +352,7 @@ async function wrk(port, urlPath, script, seconds, connections = opt.wrkConnecti
 
 // One measured wrk run against a proxy started for it (fresh process: its peak RSS belongs
 // to this run), with CPU from /proc/<pid>/stat deltas.
-async function measureThroughput(proc, spec, script, perfFile = null, callgrind = false) {
+async function measureThroughput(proc, spec, script, perfFile = null, callgrind = false, straceFile = null) {
   // Under callgrind the gateway runs ~50x slower: a few connections only.
   const conns = callgrind ? 4 : opt.wrkConnections;
   if (opt.warmup > 0) await wrk(proc.port, spec.path, script, opt.warmup, conns);
@@ -364,8 +364,12 @@ async function measureThroughput(proc, spec, script, perfFile = null, callgrind 
   // counters in these VMs).
   const perf = perfFile ? run('perf', ['record', '-e', 'cpu-clock', '-F', '1999', '-g', '-p', pids.join(','),
     '-o', perfFile, '--', 'sleep', String(opt.duration)], { timeoutMs: (opt.duration + 60) * 1000 }) : null;
+  // With --profile strace: count the system calls of the measured run (strace -c).
+  const strace = straceFile ? run('timeout', ['-s', 'INT', String(opt.duration + 1), 'strace', '-c', '-f',
+    ...pids.flatMap((p) => ['-p', String(p)]), '-o', straceFile], { timeoutMs: (opt.duration + 30) * 1000 }) : null;
   const w = await wrk(proc.port, spec.path, script, opt.duration, conns);
   const t1 = cpuTicks(pids);
+  if (strace) await strace;
   if (callgrind) {
     await run('callgrind_control', ['-d', String(proc.pid)], { timeoutMs: 120000 });
     await run('callgrind_control', ['-i', 'off', String(proc.pid)], { timeoutMs: 60000 });
@@ -448,10 +452,11 @@ async function runThroughput(sc) {
         ? ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${path.join(opt.build, `callgrind-${tag}.out`)}`]
         : null;
       const perfFile = prof === 'perf' ? path.join(opt.build, `perf-${tag}.data`) : null;
+      const straceFile = prof === 'strace' ? path.join(opt.build, `strace-${tag}.txt`) : null;
       const proc = target === 'gateway' ? await startGateway(...sc.upstream, 2, wrapper) : await startHop(wrapper);
       try {
         const m = await measureThroughput(proc, target === 'gateway' ? sc.gw : sc.ng,
-          target === 'gateway' ? gwScript : ngScript, perfFile, prof === 'callgrind');
+          target === 'gateway' ? gwScript : ngScript, perfFile, prof === 'callgrind', straceFile);
         if (prof) {
           m.profiled = prof;
           profiledRequests = m.requests;
@@ -497,7 +502,20 @@ async function runThroughput(sc) {
 async function profileReport(tag, prof, requests) {
   const outFile = path.join(opt.build, `profile-${tag}.txt`);
   let text;
-  if (prof === 'perf') {
+  if (prof === 'strace') {
+    // Calls per request, from the strace -c table (strace slows the process: only counts matter).
+    const raw = fs.readFileSync(path.join(opt.build, `strace-${tag}.txt`), 'utf8');
+    const lines = [];
+    let total = 0;
+    for (const m of raw.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/gm)) {
+      if (m[2] === 'total') continue;
+      const per = Number(m[1]) / Math.max(1, requests);
+      total += per;
+      if (per >= 0.05) lines.push(`${m[2].padEnd(20)} ${per.toFixed(2)}`);
+    }
+    text = `# system calls per request of ${tag} (strace -c -f during the measured run, ${requests} requests)\n` +
+      `${lines.join('\n')}\n${'total'.padEnd(20)} ${total.toFixed(2)}\n\n${raw}`;
+  } else if (prof === 'perf') {
     const data = path.join(opt.build, `perf-${tag}.data`);
     const self = await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso,symbol',
       '--percent-limit', '0.7', '-g', 'none'], { timeoutMs: 300000 });
@@ -730,6 +748,11 @@ async function main() {
   const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) || [])[1];
   results.machine = { nproc: os.cpus().length, cpu, kernel: os.release(), loadavg: os.loadavg(),
     nginx: (await run('nginx', ['-v'])).err.trim(), date: new Date().toISOString() };
+  try {
+    results.machine.commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD']).toString().trim();
+    const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no']).toString().trim();
+    if (dirty) results.machine.commit += ` + uncommitted changes in ${dirty.split('\n').length} file(s)`;
+  } catch { /* not a git checkout */ }
   log(`machine: ${results.machine.nproc} cores, ${cpu}, kernel ${results.machine.kernel}, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   log(`temp dir ${tmp}; rounds ${opt.rounds}, wrk -t1 -c${opt.wrkConnections} -d${opt.duration}s (+${opt.warmup}s warm-up)`);
   for (const [k, p] of Object.entries(ports)) {
@@ -757,9 +780,11 @@ async function main() {
   const outFile = opt.out || path.join(opt.build, 'bench-results.json');
   fs.writeFileSync(outFile, JSON.stringify(results, null, 2));
   const mdFile = outFile.replace(/\.json$/, '.md');
-  const header = `aiclient-server benchmarks, ${results.machine.date}: ${results.machine.nproc} cores (${cpu}), ` +
+  results.machine.loadavgEnd = os.loadavg();
+  const header = `aiclient-server benchmarks, ${results.machine.date}, ${results.machine.commit || ''}: ${results.machine.nproc} cores (${cpu}), ` +
     `kernel ${results.machine.kernel}, ${results.machine.nginx}; rounds ${opt.rounds}, wrk -t1 -c${opt.wrkConnections} -d${opt.duration}s` +
-    `${opt.quick ? ' (--quick)' : ''}; medians over rounds, peak RSS = max over rounds.`;
+    `${opt.quick ? ' (--quick)' : ''}; medians over rounds, peak RSS = max over rounds; load average at start ` +
+    `${results.machine.loadavg.map((x) => x.toFixed(1)).join(' ')}, at end ${results.machine.loadavgEnd.map((x) => x.toFixed(1)).join(' ')}.`;
   fs.writeFileSync(mdFile, `${header}\n\n${table}\n\n${targets}\n`);
   console.log(`\n${header}\n\n${table}\n\n${targets}\n\n(results: ${outFile}, ${mdFile})`);
 }

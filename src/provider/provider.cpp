@@ -14,7 +14,7 @@ std::optional<protocol::wire_protocol> native_protocol(std::string_view t) {
 
 bool is_supported(std::string_view t) {
   return t == "openai-custom" || t == "claude-custom" || t == "mock" || t == "openai-qwen-oauth" ||
-         t == "gemini-cli-oauth";
+         t == "gemini-cli-oauth" || t == "claude-kiro-oauth";
 }
 
 namespace {

@@ -15,7 +15,9 @@
 
 #include "aiclient/auth/token_manager.hpp"
 #include "aiclient/protocol/code_assist.hpp"
+#include "aiclient/protocol/canonical.hpp"
 #include "aiclient/protocol/convert.hpp"
+#include "aiclient/protocol/kiro.hpp"
 #include "aiclient/protocol/errors.hpp"
 #include "aiclient/protocol/request_body.hpp"
 #include "aiclient/protocol/sse.hpp"
@@ -324,6 +326,75 @@ awaitable<bool> relay_code_assist(handler_env& env, upstream::response& resp,
   }
 }
 
+// Relays a Kiro answer (binary AWS event-stream) to the client: converted event by event when
+// the client streams, aggregated into one response otherwise. Returns false when the upstream
+// broke off or sent an error.
+awaitable<bool> relay_kiro(handler_env& env, upstream::response& resp, wire_protocol to,
+                           const protocol::stream_options& so, bool client_stream,
+                           const protocol::kiro::decode_options& kopts, const std::string& provider,
+                           client_channel& ch, access_record& rec) {
+  auto& token = ch.disconnect_token();
+  rec.status = resp.status();
+  if (!client_stream) {
+    auto [f, body] = co_await resp.read_all(env.settings.upstream_max_response_bytes);
+    if (token.cancelled()) co_return true;
+    protocol::canonical_response cr;
+    std::string json;
+    std::string err;
+    if (f != upstream::failure::none) {
+      err = std::string(upstream::to_string(f));
+    } else {
+      const auto de = protocol::kiro::aggregate_response(body, kopts, cr);
+      if (!de.ok()) err = de.message;
+      else err = protocol::encode_response(to, cr, json);
+    }
+    if (!err.empty()) {
+      rec.status = 502;
+      rec.error = "kiro answer";
+      std::string msg = provider + " upstream answer failed: " + err;
+      co_await send_error(ch, to, 502, std::move(msg));
+      co_return false;
+    }
+    co_await ch.send_response(200, json_headers(), std::move(json));
+    co_return true;
+  }
+  protocol::kiro::kiro_stream_converter converter(to, so, kopts);
+  std::vector<header> stream_headers = sse_headers();
+  if (to == wire_protocol::gemini && !so.gemini_sse) stream_headers = json_headers();
+  if (!co_await ch.begin_stream(200, std::move(stream_headers))) co_return true;
+  std::string out;
+  for (;;) {
+    auto [f, piece] = co_await resp.read_some();
+    if (token.cancelled() || f == upstream::failure::aborted) co_return true;
+    out.clear();
+    if (f != upstream::failure::none) {
+      converter.fail(status_for_failure(f),
+                     provider + " upstream stream failed: " + std::string(upstream::to_string(f)), out);
+      co_await ch.send_chunk(out);
+      co_await ch.end_stream();
+      co_return false;
+    }
+    if (piece.empty()) {
+      const bool complete = converter.upstream_complete();
+      if (complete) converter.finish(out);
+      else converter.fail(502, provider + " upstream stream ended in the middle of a frame", out);
+      if (!out.empty() && !co_await ch.send_chunk(out)) co_return true;
+      co_await ch.end_stream();
+      co_return complete;
+    }
+    converter.feed(piece, out);
+    if (!out.empty() && !co_await ch.send_chunk(out)) {
+      resp.abort();
+      co_return true;
+    }
+    if (converter.failed()) {
+      resp.abort();
+      co_await ch.end_stream();
+      co_return false;
+    }
+  }
+}
+
 // Local answers of the mock provider.
 awaitable<void> serve_mock(handler_env& env, const route& r, incoming_request& req,
                            const protocol::body_summary& summary, std::size_t body_bytes,
@@ -590,7 +661,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
     rec.provider = type;
     // Same protocol: pass-through. Otherwise the body is converted once for this type.
     const wire_protocol native = type == "mock" ? r.proto : *provider::native_protocol(type);
-    const bool convert = native != r.proto;
+    // Kiro speaks its own API: every request is rebuilt from the canonical model.
+    const bool convert = native != r.proto && type != "claude-kiro-oauth";
     std::string upstream_body;
     if (type == "gemini-cli-oauth" && (r.ep == endpoint::models || r.ep == endpoint::gemini_models)) {
       // Code Assist has no model list: the models it serves.
@@ -603,7 +675,20 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       co_await ch.send_response(200, json_headers(), std::move(converted.body));
       co_return;
     }
-    if (convert && r.ep == endpoint::count_tokens) {
+    if (type == "claude-kiro-oauth" && (r.ep == endpoint::models || r.ep == endpoint::gemini_models)) {
+      // Kiro's own list needs a profile; the Claude models it maps (docs/providers.md).
+      static const std::string list =
+          R"({"data":[{"type":"model","id":"claude-sonnet-4-5","display_name":"Claude Sonnet 4.5","created_at":"2025-09-29T00:00:00Z"},)"
+          R"({"type":"model","id":"claude-sonnet-4","display_name":"Claude Sonnet 4","created_at":"2025-05-14T00:00:00Z"},)"
+          R"({"type":"model","id":"claude-haiku-4-5","display_name":"Claude Haiku 4.5","created_at":"2025-10-01T00:00:00Z"}],"has_more":false})";
+      auto converted = r.proto == wire_protocol::claude
+                           ? protocol::convert_result{list, {}}
+                           : protocol::convert_models(wire_protocol::claude, r.proto, list);
+      rec.status = 200;
+      co_await ch.send_response(200, json_headers(), std::move(converted.body));
+      co_return;
+    }
+    if ((convert || type == "claude-kiro-oauth") && r.ep == endpoint::count_tokens) {
       // Only Anthropic upstreams count tokens: a documented local estimate otherwise.
       rec.status = 200;
       co_await ch.send_response(200, json_headers(), provider::mock::count_tokens_json(body.size()));
@@ -673,6 +758,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       // and the API base the credentials name.
       pool::instance oauth_inst;
       const pool::instance* target = &inst;
+      std::map<std::string, std::string> kiro_facts;
+      protocol::kiro::decode_options kiro_decoding;
       if (oauth) {
         if (!env.tokens) {
           last = failed_attempt{503, type + " needs the token manager", {}, {}, false};
@@ -692,6 +779,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         }
         oauth_inst = inst;
         oauth_inst.api_key = tr.tok->access_token;
+        kiro_facts = tr.tok->facts;
         oauth_inst.base_url = inst.field("QWEN_BASE_URL");
         if (oauth_inst.base_url.empty()) oauth_inst.base_url = tr.tok->facts["base_url"];
         target = &oauth_inst;
@@ -762,6 +850,39 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         g.headers.emplace_back("user-agent", "GeminiCLI/0.56.0/" + upstream_model + " (linux; x64)");
         g.body = protocol::code_assist_wrap(upstream_model, project, convert ? upstream_body : body);
         upstream_req = std::move(g);
+      } else if (type == "claude-kiro-oauth") {
+        protocol::canonical_request q;
+        if (std::string derr = protocol::decode_request(r.proto, body, q); !derr.empty()) {
+          rec.status = 400;
+          co_await send_error(ch, r.proto, 400, derr);
+          co_return;
+        }
+        q.stream = client_stream;
+        protocol::kiro::build_options bo;
+        bo.model = model;
+        bo.profile_arn = kiro_facts["profile_arn"];
+        protocol::kiro::model_map overrides(inst.model_mapping.begin(), inst.model_mapping.end());
+        bo.model_overrides = &overrides;
+        auto built = protocol::kiro::build_request(q, bo);
+        if (!built.ok()) {
+          rec.status = 400;
+          co_await send_error(ch, r.proto, 400, built.error);
+          co_return;
+        }
+        kiro_decoding = built.decoding(model);
+        std::string base = inst.field("KIRO_BASE_URL");
+        if (base.empty()) base = "https://q." + kiro_facts["region"] + ".amazonaws.com";
+        auto u = upstream::url::parse(base + "/generateAssistantResponse");
+        if (!u) {
+          last = failed_attempt{502, type + " instance " + inst.uuid + " has an unusable KIRO_BASE_URL", {}, {}, false};
+          continue;
+        }
+        upstream::request k;
+        k.target = *u;
+        for (auto& h : protocol::kiro::request_headers(target->api_key, kiro_facts["machine_id"], "0.11.107"))
+          k.headers.push_back(std::move(h));
+        k.body = std::move(built.body);
+        upstream_req = std::move(k);
       } else {
         upstream_req = provider::build_passthrough(*target, in, &err);
       }
@@ -794,7 +915,9 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       const int status = resp.status();
       if (status < 400) {
         bool complete;
-        if (type == "gemini-cli-oauth" && !convert) {
+        if (type == "claude-kiro-oauth") {
+          complete = co_await relay_kiro(env, resp, r.proto, so, client_stream, kiro_decoding, type, ch, rec);
+        } else if (type == "gemini-cli-oauth" && !convert) {
           complete = co_await relay_code_assist(env, resp, so, type, ch, rec);
         } else if (!convert) {
           complete = co_await relay_success(env, resp, r.proto, type, ch, rec);
@@ -834,6 +957,37 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
                                            ? upstream_error_message(err_body)
                                            : std::string(upstream::to_string(f));
       rec.error = "upstream " + std::to_string(status);
+      if (type == "claude-kiro-oauth") {
+        const auto info = protocol::kiro::classify_error(status, err_body, resp.header_value("x-amzn-errortype"));
+        using act = protocol::kiro::error_action;
+        if (info.action == act::refresh_and_retry && !auth_retried) {
+          auth_retried = true;
+          force_refresh = true;
+          reuse = pick.inst;
+          continue;
+        }
+        if (info.action == act::client_error) {
+          env.pools.report(type, inst.uuid, {pool::outcome::kind::client_error, {}, {}});
+          rec.status = info.client_status;
+          co_await send_error(ch, r.proto, info.client_status, info.message);
+          co_return;
+        }
+        if (info.action == act::quota_exhausted && info.cooldown_until) {
+          const auto wait = std::chrono::duration_cast<std::chrono::seconds>(
+              *info.cooldown_until - std::chrono::system_clock::now());
+          env.pools.report(type, inst.uuid, {pool::outcome::kind::rate_limited, info.message, wait});
+          last = failed_attempt{429, type + ": " + info.message, {}, {}, false};
+          continue;
+        }
+        if (info.action == act::transient && status == 429) {
+          env.pools.report(type, inst.uuid, {pool::outcome::kind::rate_limited, info.message, std::nullopt});
+          last = failed_attempt{429, type + ": " + info.message, {}, {}, false};
+          continue;
+        }
+        env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, "HTTP " + std::to_string(status) + ": " + info.message, {}});
+        last = failed_attempt{502, type + " upstream answered HTTP " + std::to_string(status) + ": " + info.message, {}, {}, false};
+        continue;
+      }
       if (status == 429) {
         auto retry_after =
             parse_retry_after(resp.header_value("retry-after"), std::chrono::system_clock::now());

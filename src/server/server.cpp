@@ -541,6 +541,22 @@ void server::start() {
                                                [&s] { return s.current_settings(); },
                                                s.tokens.get());
   asio::post(s.workers.front()->ioc, [&s] { s.checker->start(); });
+  // OAuth tokens refreshed ahead of expiry (CRON_REFRESH_TOKEN); a failed refresh counts
+  // against the instance, a dead refresh token takes it out until a new login.
+  s.tokens->start_timer(
+      [&s] {
+        std::vector<std::shared_ptr<const pool::instance>> list;
+        for (const auto& [type, views] : s.manager->snapshot())
+          if (!auth::creds_field(type).empty())
+            for (const auto& v : views)
+              if (!v.state.is_disabled) list.push_back(v.config);
+        return list;
+      },
+      [&s](const pool::instance& inst, const std::string& error, bool permanent) {
+        s.manager->report(inst.type, inst.uuid,
+                          {pool::outcome::kind::failure,
+                           std::string(permanent ? "login expired: " : "token refresh: ") + error, {}});
+      });
   for (auto& w : s.workers) {
     asio::co_spawn(w->ioc, s.accept_loop(*w), asio::detached);
     w->thread = std::thread([wp = w.get()] {

@@ -245,3 +245,83 @@ TEST(oauth_gemini, openai_and_anthropic_clients_are_converted_and_the_project_di
 
 }  // namespace
 }  // namespace aiclient::testing
+
+#include "aiclient/protocol/kiro.hpp"
+
+namespace aiclient::testing {
+namespace {
+
+struct kiro_account {
+  fake_upstream api;
+  std::string creds_path;
+
+  kiro_account() {
+    api.set_handler([](const recorded_request& req) {
+      if (req.target != "/generateAssistantResponse" || req.headers.at("authorization") != "Bearer k-token")
+        return json_answer(R"({"message":"The bearer token included in the request is invalid.","reason":null})", 403);
+      namespace kiro = protocol::kiro;
+      scripted_response r;
+      r.headers = {{"content-type", "application/vnd.amazon.eventstream"}};
+      const std::string frames = kiro::encode_event("assistantResponseEvent", R"({"content":"Hello "})") +
+                                 kiro::encode_event("assistantResponseEvent", R"({"content":"from Kiro"})") +
+                                 kiro::encode_event("toolUseEvent", R"({"name":"ls","toolUseId":"tooluse_1","input":"{\"d\":"})") +
+                                 kiro::encode_event("toolUseEvent", R"({"toolUseId":"tooluse_1","input":"\".\"}"})") +
+                                 kiro::encode_event("toolUseEvent", R"({"toolUseId":"tooluse_1","stop":true})") +
+                                 kiro::encode_event("contextUsageEvent", R"({"contextUsagePercentage":1.5})");
+      // Split at odd places, as TCP may.
+      r.chunks = {frames.substr(0, 7), frames.substr(7, 100), frames.substr(107)};
+      return r;
+    });
+    creds_path = write_temp_file(
+        "kiro-auth-token.json",
+        R"({"accessToken":"k-token","refreshToken":"k-refresh","expiresAt":")" +
+            pool::to_iso8601(std::chrono::system_clock::now() + std::chrono::hours(1)) +
+            R"(","authMethod":"social","provider":"Google","region":"us-east-1","profileArn":"arn:aws:codewhisperer:us-east-1:1:profile/X"})");
+  }
+  pool::pools pools() {
+    return pool::parse_pools(R"({"claude-kiro-oauth":[{"KIRO_OAUTH_CREDS_FILE_PATH":")" + creds_path +
+                                 R"(","KIRO_BASE_URL":")" + api.base_url() + R"(","uuid":"k-1"}]})",
+                             "pools.json");
+  }
+};
+
+const std::string claude_req =
+    R"({"model":"claude-sonnet-4-5","max_tokens":100,"system":"Be brief.","messages":[{"role":"user","content":"list files"}],
+        "tools":[{"name":"ls","description":"list","input_schema":{"type":"object","properties":{"d":{"type":"string"}}}}]})";
+
+TEST(oauth_kiro, anthropic_client_non_stream_and_stream_with_a_tool_call) {
+  kiro_account acc;
+  running_server srv(test_settings("claude-kiro-oauth"), acc.pools());
+  auto r = http_request(srv.port(), "POST", "/v1/messages", {}, claude_req);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto m = json::parse(r.body);
+  EXPECT_EQ(m["content"][0]["text"], "Hello from Kiro");
+  EXPECT_EQ(m["content"][1]["type"], "tool_use");
+  EXPECT_EQ(m["content"][1]["input"], json::parse(R"({"d":"."})"));
+  EXPECT_EQ(m["stop_reason"], "tool_use");
+  const auto sent = json::parse(acc.api.requests()[0].body);
+  EXPECT_EQ(sent["profileArn"], "arn:aws:codewhisperer:us-east-1:1:profile/X");
+  EXPECT_EQ(sent["conversationState"]["chatTriggerType"], "MANUAL");
+  EXPECT_EQ(sent["conversationState"]["currentMessage"]["userInputMessage"]["modelId"], "claude-sonnet-4.5");
+
+  std::string body = claude_req;
+  body.insert(1, R"("stream":true,)");
+  auto s = http_request(srv.port(), "POST", "/v1/messages", {}, body);
+  ASSERT_EQ(s.status, 200);
+  EXPECT_EQ(s.body.rfind("event: message_start", 0), 0u) << s.body;
+  EXPECT_NE(s.body.find("input_json_delta"), std::string::npos);
+  EXPECT_NE(s.body.find("event: message_stop"), std::string::npos);
+}
+
+TEST(oauth_kiro, openai_client_stream_ends_with_done) {
+  kiro_account acc;
+  running_server srv(test_settings("claude-kiro-oauth"), acc.pools());
+  auto s = http_request(srv.port(), "POST", "/v1/chat/completions", {},
+                        R"({"model":"claude-sonnet-4-5","stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_EQ(s.status, 200) << s.body;
+  EXPECT_NE(s.body.find("\"tool_calls\""), std::string::npos);
+  EXPECT_EQ(s.body.substr(s.body.size() - 14), "data: [DONE]\n\n");
+}
+
+}  // namespace
+}  // namespace aiclient::testing
