@@ -103,62 +103,6 @@ struct health_checker::impl : std::enable_shared_from_this<impl> {
        std::function<std::shared_ptr<const config::settings>()> s)
       : ex(e), client(c), pools(p), settings(std::move(s)), timer(e) {}
 
-  // One probe of one instance: {ok, message}.
-  awaitable<std::pair<bool, std::string>> probe(std::shared_ptr<const pool::instance> inst,
-                                                milliseconds timeout) {
-    if (inst->type == "mock") co_return std::pair{true, std::string("ok")};
-    if (!provider::is_supported(inst->type))
-      co_return std::pair{false, "health checks of " + inst->type + " are not supported yet"};
-    provider::passthrough_input in;
-    if (inst->check_model.empty()) {
-      in.op = provider::operation::list_models;
-    } else {
-      in.op = provider::operation::generate;
-      std::string model;
-      protocol::append_json_string(model, inst->check_model);
-      in.body = R"({"model":)" + model +
-                R"(,"max_tokens":1,"messages":[{"role":"user","content":"ping"}]})";
-    }
-    std::string err;
-    auto req = provider::build_passthrough(*inst, in, &err);
-    if (!req) co_return std::pair{false, err};
-
-    // The timeout cancels the exchange through its token.
-    auto token = std::make_shared<upstream::cancel_token>();
-    auto deadline = std::make_shared<asio::steady_timer>(ex, timeout);
-    deadline->async_wait([token](const boost::system::error_code& ec) {
-      if (!ec) token->cancel();
-    });
-    auto result = co_await client.send(std::move(*req), token.get());
-    std::pair<bool, std::string> out;
-    if (result.error != upstream::failure::none) {
-      out = {false, token->cancelled() ? std::string("health check timed out")
-                                       : std::string(upstream::to_string(result.error))};
-    } else {
-      auto [f, body] = co_await result.resp->read_all(1024 * 1024);
-      const int status = result.resp->status();
-      if (status >= 200 && status < 300 && f == upstream::failure::none)
-        out = {true, "ok"};
-      else if (token->cancelled())
-        out = {false, "health check timed out"};
-      else
-        out = {false, "HTTP " + std::to_string(status)};
-    }
-    deadline->cancel();
-    co_return out;
-  }
-
-  awaitable<std::pair<bool, std::string>> check(std::string type, std::string uuid) {
-    auto view = pools.find(type, uuid);
-    if (!view) co_return std::pair{false, std::string("unknown instance")};
-    auto cfg = settings();
-    auto result = co_await probe(view->config, milliseconds(cfg->health_check_timeout_ms));
-    pools.report_health_check(type, uuid, result.first, result.second);
-    if (!result.first)
-      spdlog::info("health check {} {}: {}", type, uuid, result.second);
-    co_return result;
-  }
-
   awaitable<void> round() {
     auto cfg = settings();
     std::vector<std::pair<std::string, std::string>> todo;

@@ -12,15 +12,6 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-scripted_response json_answer(std::string body, int status = 200) {
-  scripted_response r;
-  r.status = status;
-  r.headers = {{"content-type", "application/json"}};
-  r.chunks = {std::move(body)};
-  r.chunked = false;
-  return r;
-}
-
 scripted_response sse_answer(std::vector<std::string> events) {
   scripted_response r;
   r.headers = {{"content-type", "text/event-stream"}};

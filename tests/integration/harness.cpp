@@ -221,6 +221,15 @@ std::string child_server::output() {
   return out_;
 }
 
+scripted_response json_answer(std::string body, int status) {
+  scripted_response r;
+  r.status = status;
+  r.headers = {{"content-type", "application/json"}};
+  r.chunks = {std::move(body)};
+  r.chunked = false;
+  return r;
+}
+
 std::string write_temp_file(const std::string& name, const std::string& text) {
   static std::atomic<int> counter{0};
   const auto dir = std::filesystem::temp_directory_path() /

@@ -12,6 +12,7 @@
 #include "aiclient/config/settings.hpp"
 #include "aiclient/pool/pool_file.hpp"
 #include "aiclient/server/server.hpp"
+#include "support/fake_upstream.hpp"
 
 namespace aiclient::testing {
 
@@ -76,6 +77,9 @@ class child_server {
   std::string out_;
   std::optional<int> exit_;
 };
+
+/// A scripted upstream answer: `body` as application/json with Content-Length.
+scripted_response json_answer(std::string body, int status = 200);
 
 /// Writes `text` to a fresh file in a temporary folder; returns its path.
 std::string write_temp_file(const std::string& name, const std::string& text);

@@ -17,15 +17,6 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-scripted_response json_answer(std::string body, int status = 200) {
-  scripted_response r;
-  r.status = status;
-  r.headers = {{"content-type", "application/json"}};
-  r.chunks = {std::move(body)};
-  r.chunked = false;
-  return r;
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;

@@ -18,14 +18,6 @@ const std::string openai_body =
 const std::string claude_body =
     R"({"model":"claude-sonnet-4","max_tokens":64,"messages":[{"role":"user","content":"hi"}]})";
 
-scripted_response json_answer(std::string body) {
-  scripted_response r;
-  r.headers = {{"content-type", "application/json"}};
-  r.chunks = {std::move(body)};
-  r.chunked = false;
-  return r;
-}
-
 scripted_response sse_answer(std::vector<std::string> events, std::chrono::milliseconds gap = 0ms) {
   scripted_response r;
   r.headers = {{"content-type", "text/event-stream"}};
