@@ -500,7 +500,7 @@ async function runThroughput(sc) {
 
 // Writes the profile of the gateway on a scenario as text next to the results.
 async function profileReport(tag, prof, requests) {
-  const outFile = path.join(opt.build, `profile-${tag}.txt`);
+  const outFile = path.join(opt.build, `profile-${prof}-${tag}.txt`);
   let text;
   if (prof === 'strace') {
     // Calls per request, from the strace -c table (strace slows the process: only counts matter).

@@ -1,14 +1,14 @@
 // aiclient-server: command line entry point.
 #include <csignal>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <thread>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 
 #include "aiclient/config/settings.hpp"
 #include "aiclient/pool/pool_file.hpp"
@@ -58,8 +58,9 @@ int main(int argc, char** argv) {
     spdlog::info("provider pools: {} ({} instance(s))", settings.provider_pools_file, total);
   }
   if (settings.model_provider != "mock" && pools.count(settings.model_provider) == 0)
-    spdlog::warn("MODEL_PROVIDER {} has no instance in the provider pools: its requests will get 503",
-                 settings.model_provider);
+    spdlog::warn(
+        "MODEL_PROVIDER {} has no instance in the provider pools: its requests will get 503",
+        settings.model_provider);
 
   try {
     server::server srv(settings, std::move(pools));
@@ -88,10 +89,11 @@ int main(int argc, char** argv) {
     signals.async_wait(on_signal);
     // Signals are caught from here on; only now bind and announce the address.
     srv.start();
-    spdlog::info("aiclient-server {} listening on http://{}:{} (provider {}, {} thread(s)){}",
-                 AICLIENT_VERSION, settings.host, srv.port(), settings.model_provider,
-                 settings.threads > 0 ? settings.threads : std::max(1u, std::thread::hardware_concurrency()),
-                 settings.required_api_key.empty() ? ", no API key required (loopback only)" : "");
+    spdlog::info(
+        "aiclient-server {} listening on http://{}:{} (provider {}, {} thread(s)){}",
+        AICLIENT_VERSION, settings.host, srv.port(), settings.model_provider,
+        settings.threads > 0 ? settings.threads : std::max(1u, std::thread::hardware_concurrency()),
+        settings.required_api_key.empty() ? ", no API key required (loopback only)" : "");
 
     std::thread signal_thread([&] { signals_ctx.run(); });
     srv.wait();

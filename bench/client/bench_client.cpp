@@ -80,19 +80,32 @@ args parse(int argc, char** argv) {
     }
     if (i + 1 >= argc) die(k + " needs a value");
     std::string v = argv[++i];
-    if (k == "--port") a.port = std::atoi(v.c_str());
-    else if (k == "--path") a.path = v;
-    else if (k == "--body") a.body_file = v;
-    else if (k == "-H" || k == "--header") a.headers.push_back(v);
-    else if (k == "-n") a.n = std::atoi(v.c_str());
-    else if (k == "--warmup") a.warmup = std::atoi(v.c_str());
-    else if (k == "-c") a.concurrency = std::atoi(v.c_str());
-    else if (k == "--expect") a.expect = std::atoi(v.c_str());
-    else if (k == "--ramp-ms") a.ramp_ms = std::atoi(v.c_str());
-    else if (k == "--timeout-s") a.timeout_s = std::atoi(v.c_str());
-    else if (k == "--timeout-ms") a.timeout_ms = std::atoi(v.c_str());
-    else if (k == "--log") a.log = v;
-    else die("unknown option " + k);
+    if (k == "--port")
+      a.port = std::atoi(v.c_str());
+    else if (k == "--path")
+      a.path = v;
+    else if (k == "--body")
+      a.body_file = v;
+    else if (k == "-H" || k == "--header")
+      a.headers.push_back(v);
+    else if (k == "-n")
+      a.n = std::atoi(v.c_str());
+    else if (k == "--warmup")
+      a.warmup = std::atoi(v.c_str());
+    else if (k == "-c")
+      a.concurrency = std::atoi(v.c_str());
+    else if (k == "--expect")
+      a.expect = std::atoi(v.c_str());
+    else if (k == "--ramp-ms")
+      a.ramp_ms = std::atoi(v.c_str());
+    else if (k == "--timeout-s")
+      a.timeout_s = std::atoi(v.c_str());
+    else if (k == "--timeout-ms")
+      a.timeout_ms = std::atoi(v.c_str());
+    else if (k == "--log")
+      a.log = v;
+    else
+      die("unknown option " + k);
   }
   if (a.port <= 0) die("--port is required");
   return a;
@@ -107,8 +120,11 @@ std::string read_file(const std::string& path) {
 }
 
 std::string build_request(const args& a, const std::string& method, const std::string& body) {
-  std::string r = method + " " + a.path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(a.port) + "\r\n";
-  if (method == "POST") r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  std::string r =
+      method + " " + a.path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(a.port) + "\r\n";
+  if (method == "POST")
+    r +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   for (const auto& h : a.headers) r += h + "\r\n";
   r += "\r\n";
   r += body;
@@ -135,7 +151,16 @@ int connect_to(int port, bool nonblocking) {
 // close-delimited body. Body bytes (de-chunked) are handed to a callback.
 class response_reader {
  public:
-  enum class state { headers, body_length, chunk_size, chunk_data, chunk_crlf, trailers, done, error };
+  enum class state {
+    headers,
+    body_length,
+    chunk_size,
+    chunk_data,
+    chunk_crlf,
+    trailers,
+    done,
+    error
+  };
 
   void reset() {
     st_ = state::headers;
@@ -156,7 +181,8 @@ class response_reader {
         case state::headers: {
           head_.append(p + i, 1);
           ++i;
-          if (head_.size() >= 4 && head_.compare(head_.size() - 4, 4, "\r\n\r\n") == 0) parse_head();
+          if (head_.size() >= 4 && head_.compare(head_.size() - 4, 4, "\r\n\r\n") == 0)
+            parse_head();
           break;
         }
         case state::body_length: {
@@ -200,7 +226,8 @@ class response_reader {
           }
           break;
         }
-        default: break;
+        default:
+          break;
       }
     }
     return i;
@@ -314,7 +341,8 @@ int run_ttfb(const args& a) {
   }
   if (fd >= 0) ::close(fd);
   std::string st = "{";
-  for (auto& [s, c] : statuses) st += (st.size() > 1 ? "," : "") + ("\"" + std::to_string(s) + "\":" + std::to_string(c));
+  for (auto& [s, c] : statuses)
+    st += (st.size() > 1 ? "," : "") + ("\"" + std::to_string(s) + "\":" + std::to_string(c));
   st += "}";
   const double t50 = pct(ttfb, 50), t99 = pct(ttfb, 99), a50 = pct(total, 50), a99 = pct(total, 99);
   std::printf(
@@ -367,7 +395,8 @@ int run_slow(const args& a) {
         continue;
       }
       const std::size_t at = s.line.find('@');
-      if (at != std::string::npos && at + 1 < s.line.size() && std::isdigit(static_cast<unsigned char>(s.line[at + 1]))) {
+      if (at != std::string::npos && at + 1 < s.line.size() &&
+          std::isdigit(static_cast<unsigned char>(s.line[at + 1]))) {
         const std::int64_t sent = std::strtoll(s.line.c_str() + at + 1, nullptr, 10);
         delays.push_back(now - sent);
         ++s.events;
@@ -380,8 +409,8 @@ int run_slow(const args& a) {
     const std::int64_t now = mono_ns();
     if (now > deadline) break;
     // Open connections progressively over ramp_ms.
-    const int due = a.ramp_ms <= 0 ? c
-                                   : std::min<int>(c, int((now - t_start) / 1000000 * c / a.ramp_ms) + 1);
+    const int due =
+        a.ramp_ms <= 0 ? c : std::min<int>(c, int((now - t_start) / 1000000 * c / a.ramp_ms) + 1);
     while (started < due) {
       stream_conn& s = conns[std::size_t(started)];
       s.fd = connect_to(a.port, true);
@@ -405,7 +434,8 @@ int run_slow(const args& a) {
       if (s.fd < 0) continue;
       if (evs[i].events & EPOLLOUT) {
         while (s.out_off < s.out.size()) {
-          ssize_t w = ::send(s.fd, s.out.data() + s.out_off, s.out.size() - s.out_off, MSG_NOSIGNAL);
+          ssize_t w =
+              ::send(s.fd, s.out.data() + s.out_off, s.out.size() - s.out_off, MSG_NOSIGNAL);
           if (w > 0) {
             s.out_off += std::size_t(w);
           } else {
@@ -465,7 +495,8 @@ int run_slow(const args& a) {
     max_ev = std::max(max_ev, s.events);
   }
   std::string st = "{";
-  for (auto& [code, cnt] : statuses) st += (st.size() > 1 ? "," : "") + ("\"" + std::to_string(code) + "\":" + std::to_string(cnt));
+  for (auto& [code, cnt] : statuses)
+    st += (st.size() > 1 ? "," : "") + ("\"" + std::to_string(code) + "\":" + std::to_string(cnt));
   st += "}";
   const long long expected = (long long)c * a.expect;
   const double p50 = pct(delays, 50), p99 = pct(delays, 99), p999 = pct(delays, 99.9);
@@ -475,8 +506,8 @@ int run_slow(const args& a) {
       "\"status\":%s,\"events\":%lld,\"expected_events\":%lld,\"min_events\":%d,\"max_events\":%d,"
       "\"delay_p50_us\":%.1f,\"delay_p99_us\":%.1f,\"delay_p999_us\":%.1f,\"delay_max_us\":%.1f,"
       "\"seconds\":%.2f}\n",
-      c, ok, failed, unfinished, connect_failures, st.c_str(), events, expected, min_ev == (1 << 30) ? 0 : min_ev,
-      max_ev, p50 / 1e3, p99 / 1e3, p999 / 1e3, dmax / 1e3, secs);
+      c, ok, failed, unfinished, connect_failures, st.c_str(), events, expected,
+      min_ev == (1 << 30) ? 0 : min_ev, max_ev, p50 / 1e3, p99 / 1e3, p999 / 1e3, dmax / 1e3, secs);
   return 0;
 }
 
@@ -494,7 +525,7 @@ bool probe(const args& a) {
   if (fd < 0) return false;
   timeval tv{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  const std::string req = build_request(a, "GET", "") ;
+  const std::string req = build_request(a, "GET", "");
   bool ok = false;
   if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == ssize_t(req.size())) {
     char buf[4096];

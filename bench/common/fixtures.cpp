@@ -12,7 +12,9 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false); }
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false);
+}
 
 // Deterministic pseudo-random numbers (the same fixture everywhere).
 struct lcg {
@@ -138,149 +140,212 @@ struct tool_def {
   const char* schema;
 };
 
-const tool_def tool_defs[] = {
-    {"Task",
-     "Launch a new agent to handle complex, multi-step tasks autonomously. Available agent "
-     "types: general-purpose (researching complex questions, searching for code, executing "
-     "multi-step tasks), statusline-setup, output-style-setup. When to use: when you are "
-     "searching for a keyword or file and are not confident that you will find the right match "
-     "in the first few tries. When NOT to use: to read a specific file path, use Read instead.",
-     R"J({"type":"object","properties":{"description":{"type":"string","description":"A short (3-5 word) description of the task"},"prompt":{"type":"string","description":"The task for the agent to perform"},"subagent_type":{"type":"string","description":"The type of specialized agent to use for this task"}},"required":["description","prompt","subagent_type"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"Bash",
-     "Executes a given bash command in a persistent shell session with optional timeout, "
-     "ensuring proper handling and security measures. Before executing the command, verify the "
-     "directory exists. Always quote file paths that contain spaces with double quotes. You can "
-     "specify an optional timeout in milliseconds (up to 600000ms / 10 minutes). If not "
-     "specified, commands will timeout after 120000ms (2 minutes). Avoid using Bash with the "
-     "find, grep, cat, head, tail, sed, awk, or echo commands: use the dedicated tools.",
-     R"J({"type":"object","properties":{"command":{"type":"string","description":"The command to execute"},"timeout":{"type":"number","description":"Optional timeout in milliseconds (max 600000)"},"description":{"type":"string","description":"Clear, concise description of what this command does in 5-10 words, in active voice."},"run_in_background":{"type":"boolean","description":"Set to true to run this command in the background. Use BashOutput to read the output later."}},"required":["command"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"Glob",
-     "Fast file pattern matching tool that works with any codebase size. Supports glob "
-     "patterns like \"**/*.js\" or \"src/**/*.ts\". Returns matching file paths sorted by "
-     "modification time. Use this tool when you need to find files by name patterns.",
-     R"J({"type":"object","properties":{"pattern":{"type":"string","description":"The glob pattern to match files against"},"path":{"type":"string","description":"The directory to search in. If not specified, the current working directory will be used. Must be a valid directory path if provided."}},"required":["pattern"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"Grep",
-     "A powerful search tool built on ripgrep. ALWAYS use Grep for search tasks. NEVER invoke "
-     "grep or rg as a Bash command. Supports full regex syntax (e.g., \"log.*Error\", "
-     "\"function\\\\s+\\\\w+\"). Filter files with glob parameter or type parameter. Output "
-     "modes: \"content\" shows matching lines, \"files_with_matches\" shows only file paths "
-     "(default), \"count\" shows match counts.",
-     R"J({"type":"object","properties":{"pattern":{"type":"string","description":"The regular expression pattern to search for in file contents"},"path":{"type":"string","description":"File or directory to search in (rg PATH). Defaults to current working directory."},"glob":{"type":"string","description":"Glob pattern to filter files (e.g. \"*.js\", \"*.{ts,tsx}\") - maps to rg --glob"},"output_mode":{"type":"string","enum":["content","files_with_matches","count"],"description":"Output mode. Defaults to \"files_with_matches\"."},"-B":{"type":"number","description":"Number of lines to show before each match (rg -B)."},"-A":{"type":"number","description":"Number of lines to show after each match (rg -A)."},"-C":{"type":"number","description":"Number of lines to show before and after each match (rg -C)."},"-n":{"type":"boolean","description":"Show line numbers in output (rg -n)."},"-i":{"type":"boolean","description":"Case insensitive search (rg -i)"},"type":{"type":"string","description":"File type to search (rg --type). Common types: js, py, rust, go, java, etc."},"head_limit":{"type":"number","description":"Limit output to first N lines/entries."},"multiline":{"type":"boolean","description":"Enable multiline mode where . matches newlines (rg -U --multiline-dotall). Default: false."}},"required":["pattern"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"ExitPlanMode",
-     "Use this tool when you are in plan mode and have finished presenting your plan and are "
-     "ready to code. This will prompt the user to exit plan mode. Only use this tool when the "
-     "task requires planning the implementation steps of a task that requires writing code.",
-     R"J({"type":"object","properties":{"plan":{"type":"string","description":"The plan you came up with, that you want to run by the user for approval. Supports markdown."}},"required":["plan"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"Read",
-     "Reads a file from the local filesystem. You can access any file directly by using this "
-     "tool. The file_path parameter must be an absolute path, not a relative path. By default, "
-     "it reads up to 2000 lines starting from the beginning of the file. Results are returned "
-     "using cat -n format, with line numbers starting at 1. This tool can read images, PDF "
-     "files and Jupyter notebooks.",
-     R"J({"type":"object","properties":{"file_path":{"type":"string","description":"The absolute path to the file to read"},"offset":{"type":"number","description":"The line number to start reading from. Only provide if the file is too large to read at once"},"limit":{"type":"number","description":"The number of lines to read. Only provide if the file is too large to read at once."}},"required":["file_path"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"Edit",
-     "Performs exact string replacements in files. You must use your Read tool at least once "
-     "in the conversation before editing. When editing text from Read tool output, ensure you "
-     "preserve the exact indentation (tabs/spaces) as it appears AFTER the line number prefix. "
-     "The edit will FAIL if old_string is not unique in the file. Use replace_all for replacing "
-     "and renaming strings across the file.",
-     R"J({"type":"object","properties":{"file_path":{"type":"string","description":"The absolute path to the file to modify"},"old_string":{"type":"string","description":"The text to replace"},"new_string":{"type":"string","description":"The text to replace it with (must be different from old_string)"},"replace_all":{"type":"boolean","default":false,"description":"Replace all occurences of old_string (default false)"}},"required":["file_path","old_string","new_string"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"MultiEdit",
-     "This is a tool for making multiple edits to a single file in one operation. It is built "
-     "on top of the Edit tool and allows you to perform multiple find-and-replace operations "
-     "efficiently. Prefer this tool over the Edit tool when you need to make multiple edits to "
-     "the same file. All edits are applied in sequence, in the order they are provided.",
-     R"J({"type":"object","properties":{"file_path":{"type":"string","description":"The absolute path to the file to modify"},"edits":{"type":"array","items":{"type":"object","properties":{"old_string":{"type":"string","description":"The text to replace"},"new_string":{"type":"string","description":"The text to replace it with"},"replace_all":{"type":"boolean","default":false,"description":"Replace all occurences of old_string (default false)."}},"required":["old_string","new_string"],"additionalProperties":false},"minItems":1,"description":"Array of edit operations to perform sequentially on the file"}},"required":["file_path","edits"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"Write",
-     "Writes a file to the local filesystem. This tool will overwrite the existing file if "
-     "there is one at the provided path. If this is an existing file, you MUST use the Read "
-     "tool first to read the file's contents. ALWAYS prefer editing existing files in the "
-     "codebase. NEVER write new files unless explicitly required.",
-     R"J({"type":"object","properties":{"file_path":{"type":"string","description":"The absolute path to the file to write (must be absolute, not relative)"},"content":{"type":"string","description":"The content to write to the file"}},"required":["file_path","content"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"NotebookEdit",
-     "Completely replaces the contents of a specific cell in a Jupyter notebook (.ipynb file) "
-     "with new source. Jupyter notebooks are interactive documents that combine code, text, and "
-     "visualizations. The notebook_path parameter must be an absolute path. Use edit_mode=insert "
-     "to add a new cell at the index specified by cell_number.",
-     R"J({"type":"object","properties":{"notebook_path":{"type":"string","description":"The absolute path to the Jupyter notebook file to edit (must be absolute, not relative)"},"cell_id":{"type":"string","description":"The ID of the cell to edit."},"new_source":{"type":"string","description":"The new source for the cell"},"cell_type":{"type":"string","enum":["code","markdown"],"description":"The type of the cell (code or markdown)."},"edit_mode":{"type":"string","enum":["replace","insert","delete"],"description":"The type of edit to make (replace, insert, delete). Defaults to replace."}},"required":["notebook_path","new_source"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"WebFetch",
-     "Fetches content from a specified URL and processes it using an AI model. Takes a URL and "
-     "a prompt as input, fetches the URL content, converts HTML to markdown, processes the "
-     "content with the prompt using a small, fast model, and returns the model's response about "
-     "the content. Use this tool when you need to retrieve and analyze web content.",
-     R"J({"type":"object","properties":{"url":{"type":"string","format":"uri","description":"The URL to fetch content from"},"prompt":{"type":"string","description":"The prompt to run on the fetched content"}},"required":["url","prompt"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"TodoWrite",
-     "Use this tool to create and manage a structured task list for your current coding "
-     "session. This helps you track progress, organize complex tasks, and demonstrate "
-     "thoroughness to the user. Use it for complex multi-step tasks, when the user provides "
-     "multiple tasks, and after receiving new instructions. Task states: pending, in_progress "
-     "(limit to ONE task at a time), completed.",
-     R"J({"type":"object","properties":{"todos":{"type":"array","items":{"type":"object","properties":{"content":{"type":"string","minLength":1},"status":{"type":"string","enum":["pending","in_progress","completed"]},"activeForm":{"type":"string","minLength":1}},"required":["content","status","activeForm"],"additionalProperties":false},"description":"The updated todo list"}},"required":["todos"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"WebSearch",
-     "Allows Claude to search the web and use the results to inform responses. Provides "
-     "up-to-date information for current events and recent data. Returns search result "
-     "information formatted as search result blocks. Domain filtering is supported to include "
-     "or block specific websites.",
-     R"J({"type":"object","properties":{"query":{"type":"string","minLength":2,"description":"The search query to use"},"allowed_domains":{"type":"array","items":{"type":"string"},"description":"Only include search results from these domains"},"blocked_domains":{"type":"array","items":{"type":"string"},"description":"Never include search results from these domains"}},"required":["query"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"BashOutput",
-     "Retrieves output from a running or completed background bash shell. Takes a shell_id "
-     "parameter identifying the shell. Always returns only new output since the last check. "
-     "Returns stdout and stderr output along with shell status. Supports optional regex "
-     "filtering to show only lines matching a pattern.",
-     R"J({"type":"object","properties":{"bash_id":{"type":"string","description":"The ID of the background shell to retrieve output from"},"filter":{"type":"string","description":"Optional regular expression to filter the output lines. Only lines matching this regex will be included in the result."}},"required":["bash_id"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"KillShell",
-     "Kills a running background bash shell by its ID. Takes a shell_id parameter identifying "
-     "the shell to kill. Returns a success or failure status. Use this tool when you need to "
-     "terminate a long-running shell.",
-     R"J({"type":"object","properties":{"shell_id":{"type":"string","description":"The ID of the background shell to kill"}},"required":["shell_id"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"SlashCommand",
-     "Execute a slash command within the main conversation. When you use this tool, the slash "
-     "command gets expanded to a full prompt that provides detailed instructions on how to "
-     "complete the task. Only custom slash commands with descriptions are available.",
-     R"J({"type":"object","properties":{"command":{"type":"string","description":"The slash command to execute with its arguments, e.g., \"/review-pr 123\""}},"required":["command"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"mcp__git__status",
-     "Shows the working tree status of a git repository: staged, unstaged and untracked files, "
-     "and the relation of the current branch to its upstream.",
-     R"J({"type":"object","properties":{"repo_path":{"type":"string","description":"Path to Git repository"}},"required":["repo_path"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"mcp__git__diff",
-     "Shows differences between branches, commits, the index and the working tree, with an "
-     "optional number of context lines.",
-     R"J({"type":"object","properties":{"repo_path":{"type":"string","description":"Path to Git repository"},"target":{"type":"string","description":"Target branch or commit to compare with"},"context_lines":{"type":"integer","minimum":0,"maximum":100,"default":3,"description":"Number of context lines"},"staged":{"type":"boolean","default":false}},"required":["repo_path"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"mcp__git__log",
-     "Shows the commit logs of a git repository, newest first, optionally limited to a number "
-     "of commits and filtered by author, path or date.",
-     R"J({"type":"object","properties":{"repo_path":{"type":"string"},"max_count":{"type":"integer","minimum":1,"maximum":1000,"default":10},"author":{"type":"string"},"since":{"type":"string","format":"date-time"},"paths":{"type":"array","items":{"type":"string"}}},"required":["repo_path"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"mcp__github__create_pull_request",
-     "Creates a new pull request in a GitHub repository from a head branch into a base branch, "
-     "with a title, a markdown body, and optionally as a draft.",
-     R"J({"type":"object","properties":{"owner":{"type":"string","description":"Repository owner"},"repo":{"type":"string","description":"Repository name"},"title":{"type":"string","description":"PR title"},"body":{"type":"string","description":"PR description"},"head":{"type":"string","description":"Branch containing changes"},"base":{"type":"string","description":"Branch to merge into"},"draft":{"type":"boolean","description":"Create as draft PR"},"maintainer_can_modify":{"type":"boolean"},"labels":{"type":"array","items":{"type":"string"},"uniqueItems":true}},"required":["owner","repo","title","head","base"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"mcp__github__list_issues",
-     "Lists issues in a GitHub repository with filtering by state, labels, assignee and sort "
-     "order, paginated.",
-     R"J({"type":"object","properties":{"owner":{"type":"string"},"repo":{"type":"string"},"state":{"type":"string","enum":["open","closed","all"]},"labels":{"type":"array","items":{"type":"string"}},"sort":{"type":"string","enum":["created","updated","comments"]},"direction":{"type":"string","enum":["asc","desc"]},"since":{"type":"string"},"page":{"type":"number","minimum":1},"per_page":{"type":"number","minimum":1,"maximum":100}},"required":["owner","repo"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"mcp__tests__run",
-     "Runs the project's test suite or a subset of it (by test name filter or by file) and "
-     "returns a summary with the failures and their output.",
-     R"J({"type":"object","properties":{"filter":{"type":"string","description":"gtest filter, e.g. Pool*.*"},"files":{"type":"array","items":{"type":"string"}},"timeout_s":{"type":"integer","minimum":1,"maximum":3600},"env":{"type":"object","additionalProperties":{"type":"string"}},"coverage":{"type":"boolean","default":false}},"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"mcp__memory__create_entities",
-     "Create multiple new entities in the knowledge graph, each with a name, an entity type and "
-     "a list of observations.",
-     R"J({"type":"object","properties":{"entities":{"type":"array","items":{"type":"object","properties":{"name":{"type":"string","description":"The name of the entity"},"entityType":{"type":"string","description":"The type of the entity"},"observations":{"type":"array","items":{"type":"string"},"description":"An array of observation contents associated with the entity"}},"required":["name","entityType","observations"],"additionalProperties":false}}},"required":["entities"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
-    {"mcp__browser__navigate",
-     "Navigate a headless browser to a URL and return the page title, the final URL after "
-     "redirects, and an accessibility snapshot of the page.",
-     R"J({"type":"object","properties":{"url":{"type":"string","description":"The URL to navigate to"},"wait_until":{"type":"string","enum":["load","domcontentloaded","networkidle"],"default":"load"},"timeout_ms":{"type":"integer","minimum":0,"maximum":120000},"viewport":{"type":"object","properties":{"width":{"type":"integer","minimum":1},"height":{"type":"integer","minimum":1}},"required":["width","height"]}},"required":["url"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+const tool_def
+    tool_defs
+        [] =
+            {
+                {"Task",
+                 "Launch a new agent to handle complex, multi-step tasks autonomously. Available "
+                 "agent "
+                 "types: general-purpose (researching complex questions, searching for code, "
+                 "executing "
+                 "multi-step tasks), statusline-setup, output-style-setup. When to use: when you "
+                 "are "
+                 "searching for a keyword or file and are not confident that you will find the "
+                 "right match "
+                 "in the first few tries. When NOT to use: to read a specific file path, use Read "
+                 "instead.",
+                 R"J({"type":"object","properties":{"description":{"type":"string","description":"A short (3-5 word) description of the task"},"prompt":{"type":"string","description":"The task for the agent to perform"},"subagent_type":{"type":"string","description":"The type of specialized agent to use for this task"}},"required":["description","prompt","subagent_type"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"Bash",
+                 "Executes a given bash command in a persistent shell session with optional "
+                 "timeout, "
+                 "ensuring proper handling and security measures. Before executing the command, "
+                 "verify the "
+                 "directory exists. Always quote file paths that contain spaces with double "
+                 "quotes. You can "
+                 "specify an optional timeout in milliseconds (up to 600000ms / 10 minutes). If "
+                 "not "
+                 "specified, commands will timeout after 120000ms (2 minutes). Avoid using Bash "
+                 "with the "
+                 "find, grep, cat, head, tail, sed, awk, or echo commands: use the dedicated "
+                 "tools.",
+                 R"J({"type":"object","properties":{"command":{"type":"string","description":"The command to execute"},"timeout":{"type":"number","description":"Optional timeout in milliseconds (max 600000)"},"description":{"type":"string","description":"Clear, concise description of what this command does in 5-10 words, in active voice."},"run_in_background":{"type":"boolean","description":"Set to true to run this command in the background. Use BashOutput to read the output later."}},"required":["command"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"Glob",
+                 "Fast file pattern matching tool that works with any codebase size. Supports glob "
+                 "patterns like \"**/*.js\" or \"src/**/*.ts\". Returns matching file paths sorted "
+                 "by "
+                 "modification time. Use this tool when you need to find files by name patterns.",
+                 R"J({"type":"object","properties":{"pattern":{"type":"string","description":"The glob pattern to match files against"},"path":{"type":"string","description":"The directory to search in. If not specified, the current working directory will be used. Must be a valid directory path if provided."}},"required":["pattern"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"Grep",
+                 "A powerful search tool built on ripgrep. ALWAYS use Grep for search tasks. NEVER "
+                 "invoke "
+                 "grep or rg as a Bash command. Supports full regex syntax (e.g., \"log.*Error\", "
+                 "\"function\\\\s+\\\\w+\"). Filter files with glob parameter or type parameter. "
+                 "Output "
+                 "modes: \"content\" shows matching lines, \"files_with_matches\" shows only file "
+                 "paths "
+                 "(default), \"count\" shows match counts.",
+                 R"J({"type":"object","properties":{"pattern":{"type":"string","description":"The regular expression pattern to search for in file contents"},"path":{"type":"string","description":"File or directory to search in (rg PATH). Defaults to current working directory."},"glob":{"type":"string","description":"Glob pattern to filter files (e.g. \"*.js\", \"*.{ts,tsx}\") - maps to rg --glob"},"output_mode":{"type":"string","enum":["content","files_with_matches","count"],"description":"Output mode. Defaults to \"files_with_matches\"."},"-B":{"type":"number","description":"Number of lines to show before each match (rg -B)."},"-A":{"type":"number","description":"Number of lines to show after each match (rg -A)."},"-C":{"type":"number","description":"Number of lines to show before and after each match (rg -C)."},"-n":{"type":"boolean","description":"Show line numbers in output (rg -n)."},"-i":{"type":"boolean","description":"Case insensitive search (rg -i)"},"type":{"type":"string","description":"File type to search (rg --type). Common types: js, py, rust, go, java, etc."},"head_limit":{"type":"number","description":"Limit output to first N lines/entries."},"multiline":{"type":"boolean","description":"Enable multiline mode where . matches newlines (rg -U --multiline-dotall). Default: false."}},"required":["pattern"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"ExitPlanMode",
+                 "Use this tool when you are in plan mode and have finished presenting your plan "
+                 "and are "
+                 "ready to code. This will prompt the user to exit plan mode. Only use this tool "
+                 "when the "
+                 "task requires planning the implementation steps of a task that requires writing "
+                 "code.",
+                 R"J({"type":"object","properties":{"plan":{"type":"string","description":"The plan you came up with, that you want to run by the user for approval. Supports markdown."}},"required":["plan"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"Read",
+                 "Reads a file from the local filesystem. You can access any file directly by "
+                 "using this "
+                 "tool. The file_path parameter must be an absolute path, not a relative path. By "
+                 "default, "
+                 "it reads up to 2000 lines starting from the beginning of the file. Results are "
+                 "returned "
+                 "using cat -n format, with line numbers starting at 1. This tool can read images, "
+                 "PDF "
+                 "files and Jupyter notebooks.",
+                 R"J({"type":"object","properties":{"file_path":{"type":"string","description":"The absolute path to the file to read"},"offset":{"type":"number","description":"The line number to start reading from. Only provide if the file is too large to read at once"},"limit":{"type":"number","description":"The number of lines to read. Only provide if the file is too large to read at once."}},"required":["file_path"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"Edit",
+                 "Performs exact string replacements in files. You must use your Read tool at "
+                 "least once "
+                 "in the conversation before editing. When editing text from Read tool output, "
+                 "ensure you "
+                 "preserve the exact indentation (tabs/spaces) as it appears AFTER the line number "
+                 "prefix. "
+                 "The edit will FAIL if old_string is not unique in the file. Use replace_all for "
+                 "replacing "
+                 "and renaming strings across the file.",
+                 R"J({"type":"object","properties":{"file_path":{"type":"string","description":"The absolute path to the file to modify"},"old_string":{"type":"string","description":"The text to replace"},"new_string":{"type":"string","description":"The text to replace it with (must be different from old_string)"},"replace_all":{"type":"boolean","default":false,"description":"Replace all occurences of old_string (default false)"}},"required":["file_path","old_string","new_string"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"MultiEdit",
+                 "This is a tool for making multiple edits to a single file in one operation. It "
+                 "is built "
+                 "on top of the Edit tool and allows you to perform multiple find-and-replace "
+                 "operations "
+                 "efficiently. Prefer this tool over the Edit tool when you need to make multiple "
+                 "edits to "
+                 "the same file. All edits are applied in sequence, in the order they are "
+                 "provided.",
+                 R"J({"type":"object","properties":{"file_path":{"type":"string","description":"The absolute path to the file to modify"},"edits":{"type":"array","items":{"type":"object","properties":{"old_string":{"type":"string","description":"The text to replace"},"new_string":{"type":"string","description":"The text to replace it with"},"replace_all":{"type":"boolean","default":false,"description":"Replace all occurences of old_string (default false)."}},"required":["old_string","new_string"],"additionalProperties":false},"minItems":1,"description":"Array of edit operations to perform sequentially on the file"}},"required":["file_path","edits"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"Write",
+                 "Writes a file to the local filesystem. This tool will overwrite the existing "
+                 "file if "
+                 "there is one at the provided path. If this is an existing file, you MUST use the "
+                 "Read "
+                 "tool first to read the file's contents. ALWAYS prefer editing existing files in "
+                 "the "
+                 "codebase. NEVER write new files unless explicitly required.",
+                 R"J({"type":"object","properties":{"file_path":{"type":"string","description":"The absolute path to the file to write (must be absolute, not relative)"},"content":{"type":"string","description":"The content to write to the file"}},"required":["file_path","content"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"NotebookEdit",
+                 "Completely replaces the contents of a specific cell in a Jupyter notebook "
+                 "(.ipynb file) "
+                 "with new source. Jupyter notebooks are interactive documents that combine code, "
+                 "text, and "
+                 "visualizations. The notebook_path parameter must be an absolute path. Use "
+                 "edit_mode=insert "
+                 "to add a new cell at the index specified by cell_number.",
+                 R"J({"type":"object","properties":{"notebook_path":{"type":"string","description":"The absolute path to the Jupyter notebook file to edit (must be absolute, not relative)"},"cell_id":{"type":"string","description":"The ID of the cell to edit."},"new_source":{"type":"string","description":"The new source for the cell"},"cell_type":{"type":"string","enum":["code","markdown"],"description":"The type of the cell (code or markdown)."},"edit_mode":{"type":"string","enum":["replace","insert","delete"],"description":"The type of edit to make (replace, insert, delete). Defaults to replace."}},"required":["notebook_path","new_source"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"WebFetch",
+                 "Fetches content from a specified URL and processes it using an AI model. Takes a "
+                 "URL and "
+                 "a prompt as input, fetches the URL content, converts HTML to markdown, processes "
+                 "the "
+                 "content with the prompt using a small, fast model, and returns the model's "
+                 "response about "
+                 "the content. Use this tool when you need to retrieve and analyze web content.",
+                 R"J({"type":"object","properties":{"url":{"type":"string","format":"uri","description":"The URL to fetch content from"},"prompt":{"type":"string","description":"The prompt to run on the fetched content"}},"required":["url","prompt"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"TodoWrite",
+                 "Use this tool to create and manage a structured task list for your current "
+                 "coding "
+                 "session. This helps you track progress, organize complex tasks, and demonstrate "
+                 "thoroughness to the user. Use it for complex multi-step tasks, when the user "
+                 "provides "
+                 "multiple tasks, and after receiving new instructions. Task states: pending, "
+                 "in_progress "
+                 "(limit to ONE task at a time), completed.",
+                 R"J({"type":"object","properties":{"todos":{"type":"array","items":{"type":"object","properties":{"content":{"type":"string","minLength":1},"status":{"type":"string","enum":["pending","in_progress","completed"]},"activeForm":{"type":"string","minLength":1}},"required":["content","status","activeForm"],"additionalProperties":false},"description":"The updated todo list"}},"required":["todos"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"WebSearch",
+                 "Allows Claude to search the web and use the results to inform responses. "
+                 "Provides "
+                 "up-to-date information for current events and recent data. Returns search result "
+                 "information formatted as search result blocks. Domain filtering is supported to "
+                 "include "
+                 "or block specific websites.",
+                 R"J({"type":"object","properties":{"query":{"type":"string","minLength":2,"description":"The search query to use"},"allowed_domains":{"type":"array","items":{"type":"string"},"description":"Only include search results from these domains"},"blocked_domains":{"type":"array","items":{"type":"string"},"description":"Never include search results from these domains"}},"required":["query"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"BashOutput",
+                 "Retrieves output from a running or completed background bash shell. Takes a "
+                 "shell_id "
+                 "parameter identifying the shell. Always returns only new output since the last "
+                 "check. "
+                 "Returns stdout and stderr output along with shell status. Supports optional "
+                 "regex "
+                 "filtering to show only lines matching a pattern.",
+                 R"J({"type":"object","properties":{"bash_id":{"type":"string","description":"The ID of the background shell to retrieve output from"},"filter":{"type":"string","description":"Optional regular expression to filter the output lines. Only lines matching this regex will be included in the result."}},"required":["bash_id"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"KillShell",
+                 "Kills a running background bash shell by its ID. Takes a shell_id parameter "
+                 "identifying "
+                 "the shell to kill. Returns a success or failure status. Use this tool when you "
+                 "need to "
+                 "terminate a long-running shell.",
+                 R"J({"type":"object","properties":{"shell_id":{"type":"string","description":"The ID of the background shell to kill"}},"required":["shell_id"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"SlashCommand",
+                 "Execute a slash command within the main conversation. When you use this tool, "
+                 "the slash "
+                 "command gets expanded to a full prompt that provides detailed instructions on "
+                 "how to "
+                 "complete the task. Only custom slash commands with descriptions are available.",
+                 R"J({"type":"object","properties":{"command":{"type":"string","description":"The slash command to execute with its arguments, e.g., \"/review-pr 123\""}},"required":["command"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"mcp__git__status",
+                 "Shows the working tree status of a git repository: staged, unstaged and "
+                 "untracked files, "
+                 "and the relation of the current branch to its upstream.",
+                 R"J({"type":"object","properties":{"repo_path":{"type":"string","description":"Path to Git repository"}},"required":["repo_path"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"mcp__git__diff",
+                 "Shows differences between branches, commits, the index and the working tree, "
+                 "with an "
+                 "optional number of context lines.",
+                 R"J({"type":"object","properties":{"repo_path":{"type":"string","description":"Path to Git repository"},"target":{"type":"string","description":"Target branch or commit to compare with"},"context_lines":{"type":"integer","minimum":0,"maximum":100,"default":3,"description":"Number of context lines"},"staged":{"type":"boolean","default":false}},"required":["repo_path"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"mcp__git__log",
+                 "Shows the commit logs of a git repository, newest first, optionally limited to a "
+                 "number "
+                 "of commits and filtered by author, path or date.",
+                 R"J({"type":"object","properties":{"repo_path":{"type":"string"},"max_count":{"type":"integer","minimum":1,"maximum":1000,"default":10},"author":{"type":"string"},"since":{"type":"string","format":"date-time"},"paths":{"type":"array","items":{"type":"string"}}},"required":["repo_path"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"mcp__github__create_pull_request",
+                 "Creates a new pull request in a GitHub repository from a head branch into a base "
+                 "branch, "
+                 "with a title, a markdown body, and optionally as a draft.",
+                 R"J({"type":"object","properties":{"owner":{"type":"string","description":"Repository owner"},"repo":{"type":"string","description":"Repository name"},"title":{"type":"string","description":"PR title"},"body":{"type":"string","description":"PR description"},"head":{"type":"string","description":"Branch containing changes"},"base":{"type":"string","description":"Branch to merge into"},"draft":{"type":"boolean","description":"Create as draft PR"},"maintainer_can_modify":{"type":"boolean"},"labels":{"type":"array","items":{"type":"string"},"uniqueItems":true}},"required":["owner","repo","title","head","base"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"mcp__github__list_issues",
+                 "Lists issues in a GitHub repository with filtering by state, labels, assignee "
+                 "and sort "
+                 "order, paginated.",
+                 R"J({"type":"object","properties":{"owner":{"type":"string"},"repo":{"type":"string"},"state":{"type":"string","enum":["open","closed","all"]},"labels":{"type":"array","items":{"type":"string"}},"sort":{"type":"string","enum":["created","updated","comments"]},"direction":{"type":"string","enum":["asc","desc"]},"since":{"type":"string"},"page":{"type":"number","minimum":1},"per_page":{"type":"number","minimum":1,"maximum":100}},"required":["owner","repo"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"mcp__tests__run",
+                 "Runs the project's test suite or a subset of it (by test name filter or by file) "
+                 "and "
+                 "returns a summary with the failures and their output.",
+                 R"J({"type":"object","properties":{"filter":{"type":"string","description":"gtest filter, e.g. Pool*.*"},"files":{"type":"array","items":{"type":"string"}},"timeout_s":{"type":"integer","minimum":1,"maximum":3600},"env":{"type":"object","additionalProperties":{"type":"string"}},"coverage":{"type":"boolean","default":false}},"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"mcp__memory__create_entities",
+                 "Create multiple new entities in the knowledge graph, each with a name, an entity "
+                 "type and "
+                 "a list of observations.",
+                 R"J({"type":"object","properties":{"entities":{"type":"array","items":{"type":"object","properties":{"name":{"type":"string","description":"The name of the entity"},"entityType":{"type":"string","description":"The type of the entity"},"observations":{"type":"array","items":{"type":"string"},"description":"An array of observation contents associated with the entity"}},"required":["name","entityType","observations"],"additionalProperties":false}}},"required":["entities"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
+                {"mcp__browser__navigate",
+                 "Navigate a headless browser to a URL and return the page title, the final URL "
+                 "after "
+                 "redirects, and an accessibility snapshot of the page.",
+                 R"J({"type":"object","properties":{"url":{"type":"string","description":"The URL to navigate to"},"wait_until":{"type":"string","enum":["load","domcontentloaded","networkidle"],"default":"load"},"timeout_ms":{"type":"integer","minimum":0,"maximum":120000},"viewport":{"type":"object","properties":{"width":{"type":"integer","minimum":1},"height":{"type":"integer","minimum":1}},"required":["width","height"]}},"required":["url"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"})J"},
 };
 static_assert(sizeof(tool_defs) / sizeof(tool_defs[0]) == 24, "24 tool definitions");
 
 // ---------------------------------------------------------------------------------------
 // Source text for tool results (files read, command output), deterministic.
 
-const char* const idents[] = {"pool",    "instance", "request", "upstream", "session",
-                              "config",  "deadline", "buffer",  "cursor",   "selection",
-                              "health",  "cooldown", "attempt", "stream",   "encoder"};
-const char* const types[] = {"std::string", "std::size_t", "bool", "std::chrono::milliseconds",
-                             "pool_entry&", "const settings&", "std::string_view", "int"};
+const char* const idents[] = {"pool",   "instance", "request", "upstream", "session",
+                              "config", "deadline", "buffer",  "cursor",   "selection",
+                              "health", "cooldown", "attempt", "stream",   "encoder"};
+const char* const types[] = {
+    "std::string",     "std::size_t",      "bool", "std::chrono::milliseconds", "pool_entry&",
+    "const settings&", "std::string_view", "int"};
 
 std::string code_file(lcg& r, std::size_t bytes) {
   std::string out;
@@ -347,7 +412,8 @@ std::string command_output(lcg& r, std::size_t bytes) {
              "\"\n  \"" + b + "\"\n[  FAILED  ] PoolManager." + a + "_" + b + " (" +
              std::to_string(r.pick(20)) + " ms)\n";
     } else {
-      out += "[       OK ] PoolManager." + a + "_" + b + " (" + std::to_string(r.pick(5)) + " ms)\n";
+      out +=
+          "[       OK ] PoolManager." + a + "_" + b + " (" + std::to_string(r.pick(5)) + " ms)\n";
     }
   }
   return out;
@@ -395,33 +461,34 @@ tool_call make_call(lcg& r, int n) {
       break;
     case 2:
       c.name = "Bash";
-      c.input = {{"command", "cmake --build build/release --target pool_tests && "
-                             "build/release/pool_tests --gtest_filter='PoolManager.*'"},
+      c.input = {{"command",
+                  "cmake --build build/release --target pool_tests && "
+                  "build/release/pool_tests --gtest_filter='PoolManager.*'"},
                  {"description", "Build and run the pool tests"},
                  {"timeout", 300000}};
       break;
     case 3:
       c.name = "Edit";
-      c.input = {{"file_path", file},
-                 {"old_string", std::string("    if (") + idents[r.pick(15)] +
-                                    "_count_ >= settings_.max_error_count) {\n      healthy = false;"},
-                 {"new_string", std::string("    if (") + idents[r.pick(15)] +
-                                    "_count_ >= settings_.max_error_count) {\n      healthy = false;\n"
-                                    "      last_error_time = now;"},
-                 {"replace_all", false}};
+      c.input = {
+          {"file_path", file},
+          {"old_string", std::string("    if (") + idents[r.pick(15)] +
+                             "_count_ >= settings_.max_error_count) {\n      healthy = false;"},
+          {"new_string", std::string("    if (") + idents[r.pick(15)] +
+                             "_count_ >= settings_.max_error_count) {\n      healthy = false;\n"
+                             "      last_error_time = now;"},
+          {"replace_all", false}};
       break;
     case 4:
       c.name = "TodoWrite";
-      c.input = {{"todos",
-                  json::array({{{"content", "Reproduce the failover bug"},
-                                {"status", "completed"},
-                                {"activeForm", "Reproducing the failover bug"}},
-                               {{"content", "Fix the LRU tiebreak"},
-                                {"status", "in_progress"},
-                                {"activeForm", "Fixing the LRU tiebreak"}},
-                               {{"content", "Run the pool tests"},
-                                {"status", "pending"},
-                                {"activeForm", "Running the pool tests"}}})}};
+      c.input = {{"todos", json::array({{{"content", "Reproduce the failover bug"},
+                                         {"status", "completed"},
+                                         {"activeForm", "Reproducing the failover bug"}},
+                                        {{"content", "Fix the LRU tiebreak"},
+                                         {"status", "in_progress"},
+                                         {"activeForm", "Fixing the LRU tiebreak"}},
+                                        {{"content", "Run the pool tests"},
+                                         {"status", "pending"},
+                                         {"activeForm", "Running the pool tests"}}})}};
       break;
     case 5:
       c.name = "Glob";
@@ -429,7 +496,8 @@ tool_call make_call(lcg& r, int n) {
       break;
     default:
       c.name = "mcp__git__diff";
-      c.input = {{"repo_path", "/home/dev/projects/gateway"}, {"context_lines", 3}, {"staged", false}};
+      c.input = {
+          {"repo_path", "/home/dev/projects/gateway"}, {"context_lines", 3}, {"staged", false}};
       break;
   }
   return c;
@@ -455,7 +523,8 @@ std::string result_for(lcg& r, const tool_call& c) {
            "to track your progress. Please proceed with the current tasks if applicable";
   return "The file " + c.input.value("file_path", std::string("?")) +
          " has been updated. Here's the result of running `cat -n` on a snippet of the edited "
-         "file:\n" + code_file(r, 400 + r.pick(300));
+         "file:\n" +
+         code_file(r, 400 + r.pick(300));
 }
 
 const char* const assistant_texts[] = {
@@ -479,7 +548,8 @@ const char* const user_texts[] = {
     "as a failure (see docs/provider-pools.md, \"Outcomes\").",
 };
 
-std::vector<turn> conversation(std::size_t target, const std::function<std::size_t(const std::vector<turn>&)>& size_of) {
+std::vector<turn> conversation(
+    std::size_t target, const std::function<std::size_t(const std::vector<turn>&)>& size_of) {
   lcg r{20251126};
   std::vector<turn> turns;
   turns.push_back({turn::user_text, user_texts[0], {}, {}});
@@ -526,18 +596,21 @@ std::string system_prompt() {
 json anthropic_body(const std::vector<turn>& turns, bool stream) {
   json tools = json::array();
   for (const auto& t : tool_defs)
-    tools.push_back({{"name", t.name}, {"description", t.description},
+    tools.push_back({{"name", t.name},
+                     {"description", t.description},
                      {"input_schema", json::parse(t.schema)}});
   tools.back()["cache_control"] = {{"type", "ephemeral"}};
   json msgs = json::array();
   for (const auto& t : turns) {
     if (t.kind == turn::user_text) {
-      msgs.push_back({{"role", "user"}, {"content", json::array({{{"type", "text"}, {"text", t.text}}})}});
+      msgs.push_back(
+          {{"role", "user"}, {"content", json::array({{{"type", "text"}, {"text", t.text}}})}});
     } else if (t.kind == turn::assistant) {
       json content = json::array();
       if (!t.text.empty()) content.push_back({{"type", "text"}, {"text", t.text}});
       for (const auto& c : t.calls)
-        content.push_back({{"type", "tool_use"}, {"id", c.id}, {"name", c.name}, {"input", c.input}});
+        content.push_back(
+            {{"type", "tool_use"}, {"id", c.id}, {"name", c.name}, {"input", c.input}});
       msgs.push_back({{"role", "assistant"}, {"content", content}});
     } else {
       json content = json::array();
@@ -552,11 +625,13 @@ json anthropic_body(const std::vector<turn>& turns, bool stream) {
   msgs.back()["content"].back()["cache_control"] = {{"type", "ephemeral"}};
   json body = {{"model", "claude-sonnet-4-5-20250929"},
                {"max_tokens", 32000},
-               {"system", json::array({{{"type", "text"},
-                                        {"text", "You are Claude Code, Anthropic's official CLI for Claude."},
-                                        {"cache_control", {{"type", "ephemeral"}}}},
-                                       {{"type", "text"}, {"text", system_prompt()},
-                                        {"cache_control", {{"type", "ephemeral"}}}}})},
+               {"system",
+                json::array({{{"type", "text"},
+                              {"text", "You are Claude Code, Anthropic's official CLI for Claude."},
+                              {"cache_control", {{"type", "ephemeral"}}}},
+                             {{"type", "text"},
+                              {"text", system_prompt()},
+                              {"cache_control", {{"type", "ephemeral"}}}}})},
                {"messages", msgs},
                {"tools", tools},
                {"metadata", {{"user_id", "user_5f2c9a_account_8d41_session_0b7e2f11"}}},
@@ -569,11 +644,14 @@ json openai_body(const std::vector<turn>& turns, bool stream) {
   json tools = json::array();
   for (const auto& t : tool_defs)
     tools.push_back({{"type", "function"},
-                     {"function", {{"name", t.name}, {"description", t.description},
-                                   {"parameters", json::parse(t.schema)}}}});
+                     {"function",
+                      {{"name", t.name},
+                       {"description", t.description},
+                       {"parameters", json::parse(t.schema)}}}});
   json msgs = json::array();
   msgs.push_back({{"role", "system"},
-                  {"content", "You are Claude Code, Anthropic's official CLI for Claude.\n\n" + system_prompt()}});
+                  {"content", "You are Claude Code, Anthropic's official CLI for Claude.\n\n" +
+                                  system_prompt()}});
   for (const auto& t : turns) {
     if (t.kind == turn::user_text) {
       msgs.push_back({{"role", "user"}, {"content", t.text}});
@@ -582,7 +660,8 @@ json openai_body(const std::vector<turn>& turns, bool stream) {
       if (!t.calls.empty()) {
         json calls = json::array();
         for (const auto& c : t.calls)
-          calls.push_back({{"id", c.id}, {"type", "function"},
+          calls.push_back({{"id", c.id},
+                           {"type", "function"},
                            {"function", {{"name", c.name}, {"arguments", c.input.dump()}}}});
         m["tool_calls"] = calls;
       }
@@ -592,8 +671,9 @@ json openai_body(const std::vector<turn>& turns, bool stream) {
         msgs.push_back({{"role", "tool"}, {"tool_call_id", x.id}, {"content", x.content}});
     }
   }
-  json body = {{"model", "gpt-4.1"}, {"messages", msgs}, {"tools", tools}, {"tool_choice", "auto"},
-               {"max_tokens", 32000}, {"temperature", 1}, {"user", "user_5f2c9a"}};
+  json body = {{"model", "gpt-4.1"},    {"messages", msgs},    {"tools", tools},
+               {"tool_choice", "auto"}, {"max_tokens", 32000}, {"temperature", 1},
+               {"user", "user_5f2c9a"}};
   if (stream) {
     body["stream"] = true;
     body["stream_options"] = {{"include_usage", true}};
@@ -601,21 +681,28 @@ json openai_body(const std::vector<turn>& turns, bool stream) {
   return body;
 }
 
-const char* const stream_words[] = {"The ", "pool ", "manager ", "now ", "records ", "the ",
-                                    "outcome ", "before ", "it ", "resets ", "the ", "error ",
-                                    "count, ", "so ", "a ", "recovered ", "instance ", "goes ",
-                                    "first. ", "Done.\n"};
+const char* const stream_words[] = {"The ",       "pool ",     "manager ", "now ",    "records ",
+                                    "the ",       "outcome ",  "before ",  "it ",     "resets ",
+                                    "the ",       "error ",    "count, ",  "so ",     "a ",
+                                    "recovered ", "instance ", "goes ",    "first. ", "Done.\n"};
 
-std::string sse(const json& j) { return "data: " + dump(j) + "\n\n"; }
+std::string sse(const json& j) {
+  return "data: " + dump(j) + "\n\n";
+}
 std::string sse(const char* event, const json& j) {
   return std::string("event: ") + event + "\ndata: " + dump(j) + "\n\n";
 }
 
 json openai_chunk(const json& delta, const json& finish) {
-  return {{"id", "chatcmpl-bench0001"}, {"object", "chat.completion.chunk"}, {"created", 1764150000},
-          {"model", "gpt-4.1-2025-04-14"}, {"system_fingerprint", "fp_bench"},
-          {"choices", json::array({{{"index", 0}, {"delta", delta}, {"logprobs", nullptr},
-                                    {"finish_reason", finish}}})}};
+  return {
+      {"id", "chatcmpl-bench0001"},
+      {"object", "chat.completion.chunk"},
+      {"created", 1764150000},
+      {"model", "gpt-4.1-2025-04-14"},
+      {"system_fingerprint", "fp_bench"},
+      {"choices",
+       json::array(
+           {{{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", finish}}})}};
 }
 
 }  // namespace
@@ -624,18 +711,21 @@ std::string small_request(shape s, bool stream) {
   json body;
   if (s == shape::openai) {
     body = {{"model", "gpt-4.1"},
-            {"messages", json::array({{{"role", "system"}, {"content", "You are a helpful assistant."}},
-                                      {{"role", "user"}, {"content", "Write a haiku about a fast gateway."}}})},
+            {"messages",
+             json::array({{{"role", "system"}, {"content", "You are a helpful assistant."}},
+                          {{"role", "user"}, {"content", "Write a haiku about a fast gateway."}}})},
             {"max_tokens", 256}};
     if (stream) {
       body["stream"] = true;
       body["stream_options"] = {{"include_usage", true}};
     }
   } else {
-    body = {{"model", "claude-sonnet-4-5-20250929"},
-            {"max_tokens", 256},
-            {"system", "You are a helpful assistant."},
-            {"messages", json::array({{{"role", "user"}, {"content", "Write a haiku about a fast gateway."}}})}};
+    body = {
+        {"model", "claude-sonnet-4-5-20250929"},
+        {"max_tokens", 256},
+        {"system", "You are a helpful assistant."},
+        {"messages",
+         json::array({{{"role", "user"}, {"content", "Write a haiku about a fast gateway."}}})}};
     if (stream) body["stream"] = true;
   }
   return dump(body);
@@ -654,18 +744,28 @@ std::string openai_completion() {
               {"created", 1764150000},
               {"model", "gpt-4.1-2025-04-14"},
               {"choices", json::array({{{"index", 0},
-                                        {"message", {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}, {"annotations", json::array()}}},
+                                        {"message",
+                                         {{"role", "assistant"},
+                                          {"content", text},
+                                          {"refusal", nullptr},
+                                          {"annotations", json::array()}}},
                                         {"logprobs", nullptr},
                                         {"finish_reason", "stop"}}})},
-              {"usage", {{"prompt_tokens", 25}, {"completion_tokens", 17}, {"total_tokens", 42},
-                         {"prompt_tokens_details", {{"cached_tokens", 0}, {"audio_tokens", 0}}},
-                         {"completion_tokens_details", {{"reasoning_tokens", 0}, {"audio_tokens", 0},
-                                                        {"accepted_prediction_tokens", 0},
-                                                        {"rejected_prediction_tokens", 0}}}}},
+              {"usage",
+               {{"prompt_tokens", 25},
+                {"completion_tokens", 17},
+                {"total_tokens", 42},
+                {"prompt_tokens_details", {{"cached_tokens", 0}, {"audio_tokens", 0}}},
+                {"completion_tokens_details",
+                 {{"reasoning_tokens", 0},
+                  {"audio_tokens", 0},
+                  {"accepted_prediction_tokens", 0},
+                  {"rejected_prediction_tokens", 0}}}}},
               {"system_fingerprint", "fp_bench"}};
     return dump(j);
   };
-  std::string text = "Packets rush through light,\nthe gateway barely whispers,\ntokens reach the shore.";
+  std::string text =
+      "Packets rush through light,\nthe gateway barely whispers,\ntokens reach the shore.";
   std::string body = make(text);
   if (body.size() > 624) throw std::logic_error("624-byte completion: base too large");
   while (body.size() < 624) {
@@ -681,12 +781,17 @@ std::string anthropic_message() {
             {"role", "assistant"},
             {"model", "claude-sonnet-4-5-20250929"},
             {"content", json::array({{{"type", "text"},
-                                      {"text", "Packets rush through light,\nthe gateway barely whispers,\ntokens reach the shore."}}})},
+                                      {"text",
+                                       "Packets rush through light,\nthe gateway barely "
+                                       "whispers,\ntokens reach the shore."}}})},
             {"stop_reason", "end_turn"},
             {"stop_sequence", nullptr},
-            {"usage", {{"input_tokens", 25}, {"cache_creation_input_tokens", 0},
-                       {"cache_read_input_tokens", 0}, {"output_tokens", 17},
-                       {"service_tier", "standard"}}}};
+            {"usage",
+             {{"input_tokens", 25},
+              {"cache_creation_input_tokens", 0},
+              {"cache_read_input_tokens", 0},
+              {"output_tokens", 17},
+              {"service_tier", "standard"}}}};
   return dump(j);
 }
 
@@ -695,42 +800,63 @@ std::string openai_tool_completion() {
   json calls = json::array();
   for (int i = 0; i < 3; ++i) {
     auto c = make_call(r, 900 + i);
-    calls.push_back({{"id", "call_" + std::to_string(i) + "Bench"}, {"type", "function"},
+    calls.push_back({{"id", "call_" + std::to_string(i) + "Bench"},
+                     {"type", "function"},
                      {"function", {{"name", c.name}, {"arguments", c.input.dump()}}}});
   }
-  json j = {{"id", "chatcmpl-bench0002"}, {"object", "chat.completion"}, {"created", 1764150000},
-            {"model", "gpt-4.1-2025-04-14"},
-            {"choices", json::array({{{"index", 0},
-                                      {"message", {{"role", "assistant"},
-                                                   {"content", "I'll read the pool manager, run the tests and update the todo list."},
-                                                   {"tool_calls", calls}}},
-                                      {"finish_reason", "tool_calls"}}})},
-            {"usage", {{"prompt_tokens", 28150}, {"completion_tokens", 312}, {"total_tokens", 28462},
-                       {"prompt_tokens_details", {{"cached_tokens", 27904}}}}}};
+  json j = {
+      {"id", "chatcmpl-bench0002"},
+      {"object", "chat.completion"},
+      {"created", 1764150000},
+      {"model", "gpt-4.1-2025-04-14"},
+      {"choices",
+       json::array(
+           {{{"index", 0},
+             {"message",
+              {{"role", "assistant"},
+               {"content", "I'll read the pool manager, run the tests and update the todo list."},
+               {"tool_calls", calls}}},
+             {"finish_reason", "tool_calls"}}})},
+      {"usage",
+       {{"prompt_tokens", 28150},
+        {"completion_tokens", 312},
+        {"total_tokens", 28462},
+        {"prompt_tokens_details", {{"cached_tokens", 27904}}}}}};
   return dump(j);
 }
 
 std::string anthropic_tool_message() {
   lcg r{7};
-  json content = json::array({{{"type", "text"},
-                               {"text", "I'll read the pool manager, run the tests and update the todo list."}}});
+  json content = json::array(
+      {{{"type", "text"},
+        {"text", "I'll read the pool manager, run the tests and update the todo list."}}});
   for (int i = 0; i < 3; ++i) {
     auto c = make_call(r, 900 + i);
-    content.push_back({{"type", "tool_use"}, {"id", "toolu_0" + std::to_string(i) + "Bench"},
-                       {"name", c.name}, {"input", c.input}});
+    content.push_back({{"type", "tool_use"},
+                       {"id", "toolu_0" + std::to_string(i) + "Bench"},
+                       {"name", c.name},
+                       {"input", c.input}});
   }
-  json j = {{"id", "msg_01BenchXq7Zt4"}, {"type", "message"}, {"role", "assistant"},
-            {"model", "claude-sonnet-4-5-20250929"}, {"content", content},
-            {"stop_reason", "tool_use"}, {"stop_sequence", nullptr},
-            {"usage", {{"input_tokens", 246}, {"cache_creation_input_tokens", 0},
-                       {"cache_read_input_tokens", 27904}, {"output_tokens", 312}}}};
+  json j = {{"id", "msg_01BenchXq7Zt4"},
+            {"type", "message"},
+            {"role", "assistant"},
+            {"model", "claude-sonnet-4-5-20250929"},
+            {"content", content},
+            {"stop_reason", "tool_use"},
+            {"stop_sequence", nullptr},
+            {"usage",
+             {{"input_tokens", 246},
+              {"cache_creation_input_tokens", 0},
+              {"cache_read_input_tokens", 27904},
+              {"output_tokens", 312}}}};
   return dump(j);
 }
 
 std::vector<std::string> openai_stream_events(int content_chunks) {
   std::vector<std::string> ev;
   ev.push_back(openai_stream_head());
-  for (int i = 0; i < content_chunks; ++i) ev.push_back(openai_stream_content(stream_words[i % 20]));
+  for (int i = 0; i < content_chunks; ++i)
+    ev.push_back(openai_stream_content(stream_words[i % 20]));
   ev.push_back(openai_stream_tail());
   return ev;
 }
@@ -738,7 +864,8 @@ std::vector<std::string> openai_stream_events(int content_chunks) {
 std::vector<std::string> anthropic_stream_events(int content_chunks) {
   std::vector<std::string> ev;
   ev.push_back(anthropic_stream_head());
-  for (int i = 0; i < content_chunks; ++i) ev.push_back(anthropic_stream_content(stream_words[i % 20]));
+  for (int i = 0; i < content_chunks; ++i)
+    ev.push_back(anthropic_stream_content(stream_words[i % 20]));
   ev.push_back(anthropic_stream_tail());
   return ev;
 }
@@ -752,8 +879,11 @@ std::string openai_stream_content(const std::string& text) {
 std::string openai_stream_tail() {
   json usage_chunk = openai_chunk(json::object(), "stop");
   std::string s = sse(usage_chunk);
-  json u = {{"id", "chatcmpl-bench0001"}, {"object", "chat.completion.chunk"}, {"created", 1764150000},
-            {"model", "gpt-4.1-2025-04-14"}, {"choices", json::array()},
+  json u = {{"id", "chatcmpl-bench0001"},
+            {"object", "chat.completion.chunk"},
+            {"created", 1764150000},
+            {"model", "gpt-4.1-2025-04-14"},
+            {"choices", json::array()},
             {"usage", {{"prompt_tokens", 25}, {"completion_tokens", 20}, {"total_tokens", 45}}}};
   s += sse(u);
   s += "data: [DONE]\n\n";
@@ -762,17 +892,27 @@ std::string openai_stream_tail() {
 
 std::string anthropic_stream_head() {
   json start = {{"type", "message_start"},
-                {"message", {{"id", "msg_01BenchXq7Zt3"}, {"type", "message"}, {"role", "assistant"},
-                             {"model", "claude-sonnet-4-5-20250929"}, {"content", json::array()},
-                             {"stop_reason", nullptr}, {"stop_sequence", nullptr},
-                             {"usage", {{"input_tokens", 25}, {"cache_creation_input_tokens", 0},
-                                        {"cache_read_input_tokens", 0}, {"output_tokens", 1}}}}}};
-  json block = {{"type", "content_block_start"}, {"index", 0},
+                {"message",
+                 {{"id", "msg_01BenchXq7Zt3"},
+                  {"type", "message"},
+                  {"role", "assistant"},
+                  {"model", "claude-sonnet-4-5-20250929"},
+                  {"content", json::array()},
+                  {"stop_reason", nullptr},
+                  {"stop_sequence", nullptr},
+                  {"usage",
+                   {{"input_tokens", 25},
+                    {"cache_creation_input_tokens", 0},
+                    {"cache_read_input_tokens", 0},
+                    {"output_tokens", 1}}}}}};
+  json block = {{"type", "content_block_start"},
+                {"index", 0},
                 {"content_block", {{"type", "text"}, {"text", ""}}}};
   return sse("message_start", start) + sse("content_block_start", block);
 }
 std::string anthropic_stream_content(const std::string& text) {
-  return sse("content_block_delta", {{"type", "content_block_delta"}, {"index", 0},
+  return sse("content_block_delta", {{"type", "content_block_delta"},
+                                     {"index", 0},
                                      {"delta", {{"type", "text_delta"}, {"text", text}}}});
 }
 std::string anthropic_stream_tail() {
@@ -788,16 +928,28 @@ std::string openai_long_stream(std::size_t target_bytes) {
   int i = 0;
   while (s.size() < target_bytes / 2) s += openai_stream_content(stream_words[i++ % 20]);
   // A tool call whose arguments arrive in small deltas.
-  s += sse(openai_chunk({{"tool_calls", json::array({{{"index", 0}, {"id", "call_0Bench"}, {"type", "function"},
-                                                       {"function", {{"name", "Write"}, {"arguments", ""}}}}})}},
-                        nullptr));
-  s += sse(openai_chunk({{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", "{\"file_path\":\"/tmp/x.cpp\",\"content\":\""}}}}})}}, nullptr));
+  s += sse(openai_chunk(
+      {{"tool_calls", json::array({{{"index", 0},
+                                    {"id", "call_0Bench"},
+                                    {"type", "function"},
+                                    {"function", {{"name", "Write"}, {"arguments", ""}}}}})}},
+      nullptr));
+  s += sse(openai_chunk(
+      {{"tool_calls",
+        json::array(
+            {{{"index", 0},
+              {"function", {{"arguments", "{\"file_path\":\"/tmp/x.cpp\",\"content\":\""}}}}})}},
+      nullptr));
   lcg r{3};
   while (s.size() < target_bytes) {
     std::string piece = std::string(idents[r.pick(15)]) + "_" + idents[r.pick(15)] + "();\\n";
-    s += sse(openai_chunk({{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", piece}}}}})}}, nullptr));
+    s += sse(openai_chunk(
+        {{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", piece}}}}})}},
+        nullptr));
   }
-  s += sse(openai_chunk({{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", "\"}"}}}}})}}, nullptr));
+  s += sse(openai_chunk(
+      {{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", "\"}"}}}}})}},
+      nullptr));
   s += sse(openai_chunk(json::object(), "tool_calls"));
   s += "data: [DONE]\n\n";
   return s;
@@ -808,20 +960,31 @@ std::string anthropic_long_stream(std::size_t target_bytes) {
   int i = 0;
   while (s.size() < target_bytes / 2) s += anthropic_stream_content(stream_words[i++ % 20]);
   s += sse("content_block_stop", {{"type", "content_block_stop"}, {"index", 0}});
-  s += sse("content_block_start", {{"type", "content_block_start"}, {"index", 1},
-                                   {"content_block", {{"type", "tool_use"}, {"id", "toolu_0Bench"},
-                                                      {"name", "Write"}, {"input", json::object()}}}});
-  s += sse("content_block_delta", {{"type", "content_block_delta"}, {"index", 1},
-                                   {"delta", {{"type", "input_json_delta"},
-                                              {"partial_json", "{\"file_path\":\"/tmp/x.cpp\",\"content\":\""}}}});
+  s += sse("content_block_start", {{"type", "content_block_start"},
+                                   {"index", 1},
+                                   {"content_block",
+                                    {{"type", "tool_use"},
+                                     {"id", "toolu_0Bench"},
+                                     {"name", "Write"},
+                                     {"input", json::object()}}}});
+  s += sse("content_block_delta",
+           {{"type", "content_block_delta"},
+            {"index", 1},
+            {"delta",
+             {{"type", "input_json_delta"},
+              {"partial_json", "{\"file_path\":\"/tmp/x.cpp\",\"content\":\""}}}});
   lcg r{3};
   while (s.size() < target_bytes) {
     std::string piece = std::string(idents[r.pick(15)]) + "_" + idents[r.pick(15)] + "();\\n";
-    s += sse("content_block_delta", {{"type", "content_block_delta"}, {"index", 1},
-                                     {"delta", {{"type", "input_json_delta"}, {"partial_json", piece}}}});
+    s += sse("content_block_delta",
+             {{"type", "content_block_delta"},
+              {"index", 1},
+              {"delta", {{"type", "input_json_delta"}, {"partial_json", piece}}}});
   }
-  s += sse("content_block_delta", {{"type", "content_block_delta"}, {"index", 1},
-                                   {"delta", {{"type", "input_json_delta"}, {"partial_json", "\"}"}}}});
+  s += sse("content_block_delta",
+           {{"type", "content_block_delta"},
+            {"index", 1},
+            {"delta", {{"type", "input_json_delta"}, {"partial_json", "\"}"}}}});
   s += sse("content_block_stop", {{"type", "content_block_stop"}, {"index", 1}});
   s += sse("message_delta", {{"type", "message_delta"},
                              {"delta", {{"stop_reason", "tool_use"}, {"stop_sequence", nullptr}}},

@@ -63,8 +63,8 @@ std::string http_chunk(std::string_view data) {
 }
 
 struct canned {
-  std::string openai_json, anthropic_json;      // whole responses, headers included
-  std::string openai_stream, anthropic_stream;  // whole streamed responses
+  std::string openai_json, anthropic_json;          // whole responses, headers included
+  std::string openai_stream, anthropic_stream;      // whole streamed responses
   std::string sse_head_openai, sse_head_anthropic;  // response headers + first events
   std::string not_found, health, bad_request;
 };
@@ -242,16 +242,20 @@ class loop {
       std::size_t pos = head.find("\r\n");
       while (pos != std::string_view::npos && pos < head.size()) {
         std::size_t next = head.find("\r\n", pos + 2);
-        std::string_view line = head.substr(pos + 2, (next == std::string_view::npos ? head.size() : next) - pos - 2);
+        std::string_view line =
+            head.substr(pos + 2, (next == std::string_view::npos ? head.size() : next) - pos - 2);
         const std::size_t colon = line.find(':');
         if (colon != std::string_view::npos) {
           std::string name(line.substr(0, colon));
           for (char& ch : name) ch = char(std::tolower(static_cast<unsigned char>(ch)));
           std::string_view value = line.substr(colon + 1);
           while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-          if (name == "content-length") content_length = std::strtoull(std::string(value).c_str(), nullptr, 10);
-          else if (name == "transfer-encoding" && value.find("chunked") != std::string_view::npos) chunked = true;
-          else if (name == "connection" && (value == "close" || value == "Close")) close = true;
+          if (name == "content-length")
+            content_length = std::strtoull(std::string(value).c_str(), nullptr, 10);
+          else if (name == "transfer-encoding" && value.find("chunked") != std::string_view::npos)
+            chunked = true;
+          else if (name == "connection" && (value == "close" || value == "Close"))
+            close = true;
         }
         pos = next;
       }
@@ -354,7 +358,8 @@ class loop {
       std::string piece = http_chunk(k.slow.anthropic ? bench::anthropic_stream_content(stamp)
                                                       : bench::openai_stream_content(stamp));
       if (--k.slow.remaining <= 0) {
-        piece += http_chunk(k.slow.anthropic ? bench::anthropic_stream_tail() : bench::openai_stream_tail());
+        piece += http_chunk(k.slow.anthropic ? bench::anthropic_stream_tail()
+                                             : bench::openai_stream_tail());
         piece += "0\r\n\r\n";
         k.busy = false;
       }
@@ -449,9 +454,12 @@ int main(int argc, char** argv) {
       }
       return std::atoi(argv[++i]);
     };
-    if (a == "--port") port = val();
-    else if (a == "--threads") threads = std::max(1, val());
-    else if (a == "--chunks") chunks = std::max(1, val());
+    if (a == "--port")
+      port = val();
+    else if (a == "--threads")
+      threads = std::max(1, val());
+    else if (a == "--chunks")
+      chunks = std::max(1, val());
     else {
       std::fprintf(stderr, "usage: fake_upstream --port P [--threads N] [--chunks 20]\n");
       return 2;
@@ -468,10 +476,12 @@ int main(int argc, char** argv) {
     port = ntohs(a.sin_port);
   }
   for (int i = 1; i < threads; ++i) fds.push_back(listen_on(port));
-  std::printf("fake_upstream listening on 127.0.0.1:%d (%d thread(s), %d chunks)\n", port, threads, chunks);
+  std::printf("fake_upstream listening on 127.0.0.1:%d (%d thread(s), %d chunks)\n", port, threads,
+              chunks);
   std::fflush(stdout);
   std::vector<std::thread> ts;
-  for (int i = 1; i < threads; ++i) ts.emplace_back([fd = fds[std::size_t(i)]] { loop(fd, c).run(); });
+  for (int i = 1; i < threads; ++i)
+    ts.emplace_back([fd = fds[std::size_t(i)]] { loop(fd, c).run(); });
   loop(fds[0], c).run();
   for (auto& t : ts) t.join();
 }

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <simdjson.h>
+#include <nlohmann/json.hpp>
 
 #include "../common/fixtures.hpp"
 #include "aiclient/protocol/convert.hpp"
@@ -74,9 +74,12 @@ void inspect(benchmark::State& st, wire_protocol p, const std::string* body) {
   }
   st.SetBytesProcessed(std::int64_t(st.iterations()) * std::int64_t(body->size()));
 }
-BENCHMARK_CAPTURE(inspect, openai_115k, wire_protocol::openai, &fx().large_openai)->Name("inspect_body/openai_115k");
-BENCHMARK_CAPTURE(inspect, claude_115k, wire_protocol::claude, &fx().large_claude)->Name("inspect_body/claude_115k");
-BENCHMARK_CAPTURE(inspect, openai_small, wire_protocol::openai, &fx().small_openai)->Name("inspect_body/openai_small");
+BENCHMARK_CAPTURE(inspect, openai_115k, wire_protocol::openai, &fx().large_openai)
+    ->Name("inspect_body/openai_115k");
+BENCHMARK_CAPTURE(inspect, claude_115k, wire_protocol::claude, &fx().large_claude)
+    ->Name("inspect_body/claude_115k");
+BENCHMARK_CAPTURE(inspect, openai_small, wire_protocol::openai, &fx().small_openai)
+    ->Name("inspect_body/openai_small");
 
 void edits(benchmark::State& st, wire_protocol p, const std::string* body, bool system_prompt) {
   proto::body_edits e;
@@ -93,14 +96,19 @@ void edits(benchmark::State& st, wire_protocol p, const std::string* body, bool 
   }
   st.SetBytesProcessed(std::int64_t(st.iterations()) * std::int64_t(body->size()));
 }
-BENCHMARK_CAPTURE(edits, openai_model, wire_protocol::openai, &fx().large_openai, false)->Name("apply_edits/openai_115k/model");
-BENCHMARK_CAPTURE(edits, claude_model_system, wire_protocol::claude, &fx().large_claude, true)->Name("apply_edits/claude_115k/model+system");
+BENCHMARK_CAPTURE(edits, openai_model, wire_protocol::openai, &fx().large_openai, false)
+    ->Name("apply_edits/openai_115k/model");
+BENCHMARK_CAPTURE(edits, claude_model_system, wire_protocol::claude, &fx().large_claude, true)
+    ->Name("apply_edits/claude_115k/model+system");
 
 // ---- conversion of requests and responses ----------------------------------------------------
 
-void convert_req(benchmark::State& st, wire_protocol from, wire_protocol to, const std::string* body) {
+void convert_req(benchmark::State& st, wire_protocol from, wire_protocol to,
+                 const std::string* body) {
   proto::request_options o;
-  o.model = to == wire_protocol::claude ? "claude-sonnet-4-5" : to == wire_protocol::openai ? "gpt-4.1" : "gemini-2.5-pro";
+  o.model = to == wire_protocol::claude   ? "claude-sonnet-4-5"
+            : to == wire_protocol::openai ? "gpt-4.1"
+                                          : "gemini-2.5-pro";
   for (auto _ : st) {
     auto r = proto::convert_request(from, to, *body, o);
     if (!r.ok()) st.SkipWithError(r.error.c_str());
@@ -108,13 +116,24 @@ void convert_req(benchmark::State& st, wire_protocol from, wire_protocol to, con
   }
   st.SetBytesProcessed(std::int64_t(st.iterations()) * std::int64_t(body->size()));
 }
-BENCHMARK_CAPTURE(convert_req, c2o, wire_protocol::claude, wire_protocol::openai, &fx().large_claude)->Name("convert_request/claude_to_openai/115k");
-BENCHMARK_CAPTURE(convert_req, o2c, wire_protocol::openai, wire_protocol::claude, &fx().large_openai)->Name("convert_request/openai_to_claude/115k");
-BENCHMARK_CAPTURE(convert_req, c2g, wire_protocol::claude, wire_protocol::gemini, &fx().large_claude)->Name("convert_request/claude_to_gemini/115k");
-BENCHMARK_CAPTURE(convert_req, c2o_small, wire_protocol::claude, wire_protocol::openai, &fx().small_claude)->Name("convert_request/claude_to_openai/small");
-BENCHMARK_CAPTURE(convert_req, o2c_small, wire_protocol::openai, wire_protocol::claude, &fx().small_openai)->Name("convert_request/openai_to_claude/small");
+BENCHMARK_CAPTURE(convert_req, c2o, wire_protocol::claude, wire_protocol::openai,
+                  &fx().large_claude)
+    ->Name("convert_request/claude_to_openai/115k");
+BENCHMARK_CAPTURE(convert_req, o2c, wire_protocol::openai, wire_protocol::claude,
+                  &fx().large_openai)
+    ->Name("convert_request/openai_to_claude/115k");
+BENCHMARK_CAPTURE(convert_req, c2g, wire_protocol::claude, wire_protocol::gemini,
+                  &fx().large_claude)
+    ->Name("convert_request/claude_to_gemini/115k");
+BENCHMARK_CAPTURE(convert_req, c2o_small, wire_protocol::claude, wire_protocol::openai,
+                  &fx().small_claude)
+    ->Name("convert_request/claude_to_openai/small");
+BENCHMARK_CAPTURE(convert_req, o2c_small, wire_protocol::openai, wire_protocol::claude,
+                  &fx().small_openai)
+    ->Name("convert_request/openai_to_claude/small");
 
-void convert_resp(benchmark::State& st, wire_protocol from, wire_protocol to, const std::string* body) {
+void convert_resp(benchmark::State& st, wire_protocol from, wire_protocol to,
+                  const std::string* body) {
   for (auto _ : st) {
     auto r = proto::convert_response(from, to, *body, "client-model");
     if (!r.ok()) st.SkipWithError(r.error.c_str());
@@ -122,10 +141,18 @@ void convert_resp(benchmark::State& st, wire_protocol from, wire_protocol to, co
   }
   st.SetBytesProcessed(std::int64_t(st.iterations()) * std::int64_t(body->size()));
 }
-BENCHMARK_CAPTURE(convert_resp, o2c, wire_protocol::openai, wire_protocol::claude, &fx().openai_completion)->Name("convert_response/openai_to_claude/624B");
-BENCHMARK_CAPTURE(convert_resp, c2o, wire_protocol::claude, wire_protocol::openai, &fx().claude_message)->Name("convert_response/claude_to_openai/small");
-BENCHMARK_CAPTURE(convert_resp, o2c_tools, wire_protocol::openai, wire_protocol::claude, &fx().openai_tool_completion)->Name("convert_response/openai_to_claude/tool_calls");
-BENCHMARK_CAPTURE(convert_resp, c2o_tools, wire_protocol::claude, wire_protocol::openai, &fx().claude_tool_message)->Name("convert_response/claude_to_openai/tool_calls");
+BENCHMARK_CAPTURE(convert_resp, o2c, wire_protocol::openai, wire_protocol::claude,
+                  &fx().openai_completion)
+    ->Name("convert_response/openai_to_claude/624B");
+BENCHMARK_CAPTURE(convert_resp, c2o, wire_protocol::claude, wire_protocol::openai,
+                  &fx().claude_message)
+    ->Name("convert_response/claude_to_openai/small");
+BENCHMARK_CAPTURE(convert_resp, o2c_tools, wire_protocol::openai, wire_protocol::claude,
+                  &fx().openai_tool_completion)
+    ->Name("convert_response/openai_to_claude/tool_calls");
+BENCHMARK_CAPTURE(convert_resp, c2o_tools, wire_protocol::claude, wire_protocol::openai,
+                  &fx().claude_tool_message)
+    ->Name("convert_response/claude_to_openai/tool_calls");
 
 // ---- streams: fed in 4 KB pieces, as reads from an upstream socket ---------------------------
 
@@ -148,9 +175,15 @@ void stream_conv(benchmark::State& st, wire_protocol from, wire_protocol to, con
   }
   st.SetBytesProcessed(std::int64_t(st.iterations()) * std::int64_t(s->size()));
 }
-BENCHMARK_CAPTURE(stream_conv, o2c, wire_protocol::openai, wire_protocol::claude, &fx().openai_stream)->Name("stream_converter/openai_to_claude/115k");
-BENCHMARK_CAPTURE(stream_conv, c2o, wire_protocol::claude, wire_protocol::openai, &fx().claude_stream)->Name("stream_converter/claude_to_openai/115k");
-BENCHMARK_CAPTURE(stream_conv, c2g, wire_protocol::claude, wire_protocol::gemini, &fx().claude_stream)->Name("stream_converter/claude_to_gemini/115k");
+BENCHMARK_CAPTURE(stream_conv, o2c, wire_protocol::openai, wire_protocol::claude,
+                  &fx().openai_stream)
+    ->Name("stream_converter/openai_to_claude/115k");
+BENCHMARK_CAPTURE(stream_conv, c2o, wire_protocol::claude, wire_protocol::openai,
+                  &fx().claude_stream)
+    ->Name("stream_converter/claude_to_openai/115k");
+BENCHMARK_CAPTURE(stream_conv, c2g, wire_protocol::claude, wire_protocol::gemini,
+                  &fx().claude_stream)
+    ->Name("stream_converter/claude_to_gemini/115k");
 
 void framer(benchmark::State& st, const std::string* s) {
   for (auto _ : st) {

@@ -39,7 +39,8 @@ std::optional<std::string> code_assist_unwrap(std::string_view body) {
     if (field.value().get_object().get(inner)) return std::nullopt;
     std::string_view raw;
     if (inner.raw_json().get(raw)) return std::nullopt;
-    while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
+    while (!raw.empty() &&
+           (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
       raw.remove_suffix(1);
     return std::string(raw);
   }

@@ -8,28 +8,43 @@ std::string_view stop_reason_to(wire_protocol p, stop_reason r) noexcept {
   switch (p) {
     case wire_protocol::openai:
       switch (r) {
-        case stop_reason::max_tokens: return "length";
-        case stop_reason::tool_use: return "tool_calls";
-        case stop_reason::content_filter: return "content_filter";
-        default: return "stop";
+        case stop_reason::max_tokens:
+          return "length";
+        case stop_reason::tool_use:
+          return "tool_calls";
+        case stop_reason::content_filter:
+          return "content_filter";
+        default:
+          return "stop";
       }
     case wire_protocol::claude:
       switch (r) {
-        case stop_reason::end_turn: return "end_turn";
-        case stop_reason::max_tokens: return "max_tokens";
-        case stop_reason::stop_sequence: return "stop_sequence";
-        case stop_reason::tool_use: return "tool_use";
-        case stop_reason::content_filter: return "refusal";
-        case stop_reason::pause_turn: return "pause_turn";
-        case stop_reason::other: return "end_turn";
+        case stop_reason::end_turn:
+          return "end_turn";
+        case stop_reason::max_tokens:
+          return "max_tokens";
+        case stop_reason::stop_sequence:
+          return "stop_sequence";
+        case stop_reason::tool_use:
+          return "tool_use";
+        case stop_reason::content_filter:
+          return "refusal";
+        case stop_reason::pause_turn:
+          return "pause_turn";
+        case stop_reason::other:
+          return "end_turn";
       }
       break;
     case wire_protocol::gemini:
       switch (r) {
-        case stop_reason::max_tokens: return "MAX_TOKENS";
-        case stop_reason::content_filter: return "SAFETY";
-        case stop_reason::other: return "OTHER";
-        default: return "STOP";
+        case stop_reason::max_tokens:
+          return "MAX_TOKENS";
+        case stop_reason::content_filter:
+          return "SAFETY";
+        case stop_reason::other:
+          return "OTHER";
+        default:
+          return "STOP";
       }
   }
   return "stop";
@@ -91,7 +106,8 @@ void append_usage_json(std::string& out, wire_protocol p, const usage& u) {
     case wire_protocol::claude:
       out += '{';
       num("input_tokens",
-          std::max<std::int64_t>(0, u.input_tokens - u.cache_read_tokens - u.cache_creation_tokens), true);
+          std::max<std::int64_t>(0, u.input_tokens - u.cache_read_tokens - u.cache_creation_tokens),
+          true);
       num("output_tokens", u.output_tokens);
       if (u.cache_read_tokens) num("cache_read_input_tokens", u.cache_read_tokens);
       if (u.cache_creation_tokens) num("cache_creation_input_tokens", u.cache_creation_tokens);

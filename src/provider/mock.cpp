@@ -36,7 +36,9 @@ std::vector<std::string_view> words(std::string_view text) {
   return out;
 }
 
-std::string sse(std::string_view data) { return "data: " + std::string(data) + "\n\n"; }
+std::string sse(std::string_view data) {
+  return "data: " + std::string(data) + "\n\n";
+}
 std::string sse(std::string_view event, std::string_view data) {
   return "event: " + std::string(event) + "\ndata: " + std::string(data) + "\n\n";
 }
@@ -78,9 +80,9 @@ std::vector<std::string> completion_stream(wire_protocol p, std::string_view mod
   const std::string m = quoted(model);
   switch (p) {
     case wire_protocol::openai: {
-      const std::string head = R"({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":)" +
-                               std::to_string(now_seconds()) + R"(,"model":)" + m +
-                               R"(,"choices":[{"index":0,"delta":)";
+      const std::string head =
+          R"({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":)" +
+          std::to_string(now_seconds()) + R"(,"model":)" + m + R"(,"choices":[{"index":0,"delta":)";
       events.push_back(sse(head + R"({"role":"assistant","content":""},"finish_reason":null}]})"));
       for (auto w : pieces)
         events.push_back(sse(head + R"({"content":)" + quoted(w) + R"(},"finish_reason":null}]})"));
@@ -89,19 +91,24 @@ std::vector<std::string> completion_stream(wire_protocol p, std::string_view mod
       break;
     }
     case wire_protocol::claude: {
-      events.push_back(sse("message_start",
-                           R"({"type":"message_start","message":{"id":"msg_mock","type":"message","role":"assistant","model":)" +
-                               m + R"(,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":0}}})"));
-      events.push_back(sse("content_block_start",
-                           R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"));
+      events.push_back(sse(
+          "message_start",
+          R"({"type":"message_start","message":{"id":"msg_mock","type":"message","role":"assistant","model":)" +
+              m +
+              R"(,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":0}}})"));
+      events.push_back(sse(
+          "content_block_start",
+          R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"));
       for (auto w : pieces)
-        events.push_back(sse("content_block_delta",
-                             R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":)" +
-                                 quoted(w) + "}}"));
+        events.push_back(
+            sse("content_block_delta",
+                R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":)" +
+                    quoted(w) + "}}"));
       events.push_back(sse("content_block_stop", R"({"type":"content_block_stop","index":0})"));
-      events.push_back(sse("message_delta",
-                           R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":)" +
-                               std::to_string(pieces.size()) + "}}"));
+      events.push_back(sse(
+          "message_delta",
+          R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":)" +
+              std::to_string(pieces.size()) + "}}"));
       events.push_back(sse("message_stop", R"({"type":"message_stop"})"));
       break;
     }
@@ -127,7 +134,8 @@ std::string models_json(wire_protocol p) {
       out = R"({"object":"list","data":[)";
       for (const char* id : ids) {
         if (out.back() != '[') out += ',';
-        out += R"({"id":")" + std::string(id) + R"(","object":"model","created":0,"owned_by":"aiclient-server"})";
+        out += R"({"id":")" + std::string(id) +
+               R"(","object":"model","created":0,"owned_by":"aiclient-server"})";
       }
       return out + "]}";
     case wire_protocol::claude:

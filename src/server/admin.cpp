@@ -54,10 +54,14 @@ std::string provider_health_json(const pool::pool_manager& pools, bool with_conf
     for (const auto& v : list) {
       const auto& s = v.state;
       const bool cooling_now = s.cooldown_until && *s.cooldown_until > now;
-      if (s.is_disabled) ++disabled;
-      else if (!s.is_healthy) ++unhealthy;
-      else if (cooling_now) ++cooling;
-      else ++healthy;
+      if (s.is_disabled)
+        ++disabled;
+      else if (!s.is_healthy)
+        ++unhealthy;
+      else if (cooling_now)
+        ++cooling;
+      else
+        ++healthy;
       json i = json::object();
       i["uuid"] = v.config->uuid;
       i["customName"] = v.config->custom_name.empty() ? json(nullptr) : json(v.config->custom_name);
@@ -67,7 +71,8 @@ std::string provider_health_json(const pool::pool_manager& pools, bool with_conf
       i["errorCount"] = s.error_count;
       i["lastUsed"] = opt_time(s.last_used);
       i["lastErrorTime"] = opt_time(s.last_error_time);
-      i["lastErrorMessage"] = s.last_error_message.empty() ? json(nullptr) : json(s.last_error_message);
+      i["lastErrorMessage"] =
+          s.last_error_message.empty() ? json(nullptr) : json(s.last_error_message);
       i["cooldownUntil"] = cooling_now ? opt_time(s.cooldown_until) : json(nullptr);
       i["lastHealthCheckTime"] = opt_time(s.last_health_check);
       i["lastHealthCheckResult"] =
@@ -167,8 +172,8 @@ awaitable<void> handle_admin(handler_env& env, incoming_request& req, client_cha
       result["isHealthy"] = true;
     } else if (action == "check") {
       auto [ok, message] = co_await check_instance(
-          env.upstream, env.pools, type, uuid, std::chrono::milliseconds(env.settings.health_check_timeout_ms),
-          env.tokens);
+          env.upstream, env.pools, type, uuid,
+          std::chrono::milliseconds(env.settings.health_check_timeout_ms), env.tokens);
       result["healthy"] = ok;
       result["message"] = message;
     } else {
@@ -181,7 +186,8 @@ awaitable<void> handle_admin(handler_env& env, incoming_request& req, client_cha
     co_return;
   }
   rec.status = 404;
-  co_await send_error(ch, proto, 404, "no admin route for " + req.method + " " + std::string(req.path));
+  co_await send_error(ch, proto, 404,
+                      "no admin route for " + req.method + " " + std::string(req.path));
 }
 
 }  // namespace aiclient::server

@@ -5,26 +5,26 @@
 #include <ctime>
 #include <random>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/as_tuple.hpp>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
+#include "admin.hpp"
 #include "aiclient/auth/token_manager.hpp"
-#include "aiclient/protocol/code_assist.hpp"
 #include "aiclient/protocol/canonical.hpp"
+#include "aiclient/protocol/code_assist.hpp"
 #include "aiclient/protocol/convert.hpp"
-#include "aiclient/protocol/kiro.hpp"
 #include "aiclient/protocol/errors.hpp"
+#include "aiclient/protocol/kiro.hpp"
 #include "aiclient/protocol/request_body.hpp"
 #include "aiclient/protocol/sse.hpp"
 #include "aiclient/provider/mock.hpp"
 #include "aiclient/provider/provider.hpp"
 #include "aiclient/server/router.hpp"
-#include "admin.hpp"
 #include "aiclient/util/strings.hpp"
 
 namespace aiclient::server {
@@ -37,25 +37,39 @@ using clock_type = std::chrono::steady_clock;
 
 const char* endpoint_name(endpoint e) {
   switch (e) {
-    case endpoint::chat_completions: return "chat_completions";
-    case endpoint::messages: return "messages";
-    case endpoint::count_tokens: return "count_tokens";
-    case endpoint::models: return "models";
-    case endpoint::gemini_generate: return "gemini_generate";
-    case endpoint::gemini_stream: return "gemini_stream";
-    case endpoint::gemini_models: return "gemini_models";
-    case endpoint::health: return "health";
-    case endpoint::provider_health: return "provider_health";
-    case endpoint::admin: return "admin";
-    case endpoint::unknown: break;
+    case endpoint::chat_completions:
+      return "chat_completions";
+    case endpoint::messages:
+      return "messages";
+    case endpoint::count_tokens:
+      return "count_tokens";
+    case endpoint::models:
+      return "models";
+    case endpoint::gemini_generate:
+      return "gemini_generate";
+    case endpoint::gemini_stream:
+      return "gemini_stream";
+    case endpoint::gemini_models:
+      return "gemini_models";
+    case endpoint::health:
+      return "health";
+    case endpoint::provider_health:
+      return "provider_health";
+    case endpoint::admin:
+      return "admin";
+    case endpoint::unknown:
+      break;
   }
   return "unknown";
 }
 
-std::vector<header> json_headers() { return {{"content-type", "application/json"}}; }
+std::vector<header> json_headers() {
+  return {{"content-type", "application/json"}};
+}
 
 std::vector<header> sse_headers() {
-  return {{"content-type", "text/event-stream"}, {"cache-control", "no-cache"},
+  return {{"content-type", "text/event-stream"},
+          {"cache-control", "no-cache"},
           {"x-accel-buffering", "no"}};
 }
 
@@ -63,7 +77,8 @@ std::vector<header> sse_headers() {
 bool relayable_header(std::string_view name) {
   return name == "content-type" || name == "retry-after" || name == "request-id" ||
          name == "x-request-id" || name == "openai-processing-ms" ||
-         util::istarts_with(name, "x-ratelimit-") || util::istarts_with(name, "anthropic-ratelimit-");
+         util::istarts_with(name, "x-ratelimit-") ||
+         util::istarts_with(name, "anthropic-ratelimit-");
 }
 
 // The "message" of an upstream error body in any of the three protocols' shapes, or a
@@ -92,8 +107,10 @@ int status_for_failure(upstream::failure f) {
   switch (f) {
     case upstream::failure::connect_timeout:
     case upstream::failure::first_byte_timeout:
-    case upstream::failure::idle_timeout: return 504;
-    default: return 502;
+    case upstream::failure::idle_timeout:
+      return 504;
+    default:
+      return 502;
   }
 }
 
@@ -108,8 +125,7 @@ std::string health_json() {
 // Relays a successful (2xx) upstream answer to the client. Returns false when the upstream
 // broke off mid-way (an in-band error event was sent), true otherwise.
 awaitable<bool> relay_success(handler_env& env, upstream::response& resp, wire_protocol proto,
-                              const std::string& provider, client_channel& ch,
-                              access_record& rec) {
+                              const std::string& provider, client_channel& ch, access_record& rec) {
   const int status = resp.status();
   auto& token = ch.disconnect_token();
   std::vector<header> headers;
@@ -117,7 +133,8 @@ awaitable<bool> relay_success(handler_env& env, upstream::response& resp, wire_p
     std::string lname = util::to_lower(name);
     if (relayable_header(lname)) headers.emplace_back(std::move(lname), std::move(value));
   }
-  const bool event_stream = util::istarts_with(resp.header_value("content-type"), "text/event-stream");
+  const bool event_stream =
+      util::istarts_with(resp.header_value("content-type"), "text/event-stream");
   rec.status = status;
 
   if (!event_stream) {
@@ -126,7 +143,8 @@ awaitable<bool> relay_success(handler_env& env, upstream::response& resp, wire_p
     if (f != upstream::failure::none) {
       rec.status = status_for_failure(f);
       rec.error = std::string(upstream::to_string(f));
-      std::string msg = provider + " upstream response failed: " + std::string(upstream::to_string(f));
+      std::string msg =
+          provider + " upstream response failed: " + std::string(upstream::to_string(f));
       co_await send_error(ch, proto, rec.status, std::move(msg));
       co_return false;
     }
@@ -180,10 +198,11 @@ awaitable<bool> relay_success(handler_env& env, upstream::response& resp, wire_p
 // converted (the client got an error), true otherwise.
 awaitable<bool> relay_converted(handler_env& env, upstream::response& resp, wire_protocol from,
                                 wire_protocol to, const protocol::stream_options& so,
-                                const std::string& provider, client_channel& ch,
-                                access_record& rec, bool code_assist = false) {
+                                const std::string& provider, client_channel& ch, access_record& rec,
+                                bool code_assist = false) {
   auto& token = ch.disconnect_token();
-  const bool event_stream = util::istarts_with(resp.header_value("content-type"), "text/event-stream");
+  const bool event_stream =
+      util::istarts_with(resp.header_value("content-type"), "text/event-stream");
   rec.status = resp.status();
 
   if (!event_stream) {
@@ -192,7 +211,8 @@ awaitable<bool> relay_converted(handler_env& env, upstream::response& resp, wire
     if (f != upstream::failure::none) {
       rec.status = status_for_failure(f);
       rec.error = std::string(upstream::to_string(f));
-      std::string msg = provider + " upstream response failed: " + std::string(upstream::to_string(f));
+      std::string msg =
+          provider + " upstream response failed: " + std::string(upstream::to_string(f));
       co_await send_error(ch, to, rec.status, std::move(msg));
       co_return false;
     }
@@ -212,7 +232,8 @@ awaitable<bool> relay_converted(handler_env& env, upstream::response& resp, wire
   }
 
   auto converter = protocol::stream_converter::make(from, to, so);
-  std::vector<header> headers = (to == wire_protocol::gemini && !so.gemini_sse) ? json_headers() : sse_headers();
+  std::vector<header> headers =
+      (to == wire_protocol::gemini && !so.gemini_sse) ? json_headers() : sse_headers();
   if (!co_await ch.begin_stream(resp.status(), std::move(headers))) co_return true;
   std::string out;
   for (;;) {
@@ -222,7 +243,8 @@ awaitable<bool> relay_converted(handler_env& env, upstream::response& resp, wire
     if (f != upstream::failure::none) {
       rec.error = "stream " + std::string(upstream::to_string(f));
       converter->fail(status_for_failure(f),
-                      provider + " upstream stream failed: " + std::string(upstream::to_string(f)), out);
+                      provider + " upstream stream failed: " + std::string(upstream::to_string(f)),
+                      out);
       co_await ch.send_chunk(out);
       co_await ch.end_stream();
       co_return false;
@@ -261,7 +283,8 @@ awaitable<bool> relay_code_assist(handler_env& env, upstream::response& resp,
                                   client_channel& ch, access_record& rec) {
   auto& token = ch.disconnect_token();
   const auto to = wire_protocol::gemini;
-  const bool event_stream = util::istarts_with(resp.header_value("content-type"), "text/event-stream");
+  const bool event_stream =
+      util::istarts_with(resp.header_value("content-type"), "text/event-stream");
   rec.status = resp.status();
   if (!event_stream) {
     auto [f, body] = co_await resp.read_all(env.settings.upstream_max_response_bytes);
@@ -300,7 +323,8 @@ awaitable<bool> relay_code_assist(handler_env& env, upstream::response& resp,
     if (token.cancelled() || f == upstream::failure::aborted) co_return true;
     out.clear();
     if (f != upstream::failure::none || parser.failed()) {
-      std::string msg = provider + " upstream stream failed: " + std::string(upstream::to_string(f));
+      std::string msg =
+          provider + " upstream stream failed: " + std::string(upstream::to_string(f));
       if (so.gemini_sse) {
         out += protocol::stream_error_event(to, status_for_failure(f), msg);
       } else {
@@ -345,8 +369,10 @@ awaitable<bool> relay_kiro(handler_env& env, upstream::response& resp, wire_prot
       err = std::string(upstream::to_string(f));
     } else {
       const auto de = protocol::kiro::aggregate_response(body, kopts, cr);
-      if (!de.ok()) err = de.message;
-      else err = protocol::encode_response(to, cr, json);
+      if (!de.ok())
+        err = de.message;
+      else
+        err = protocol::encode_response(to, cr, json);
     }
     if (!err.empty()) {
       rec.status = 502;
@@ -369,15 +395,18 @@ awaitable<bool> relay_kiro(handler_env& env, upstream::response& resp, wire_prot
     out.clear();
     if (f != upstream::failure::none) {
       converter.fail(status_for_failure(f),
-                     provider + " upstream stream failed: " + std::string(upstream::to_string(f)), out);
+                     provider + " upstream stream failed: " + std::string(upstream::to_string(f)),
+                     out);
       co_await ch.send_chunk(out);
       co_await ch.end_stream();
       co_return false;
     }
     if (piece.empty()) {
       const bool complete = converter.upstream_complete();
-      if (complete) converter.finish(out);
-      else converter.fail(502, provider + " upstream stream ended in the middle of a frame", out);
+      if (complete)
+        converter.finish(out);
+      else
+        converter.fail(502, provider + " upstream stream ended in the middle of a frame", out);
       if (!out.empty() && !co_await ch.send_chunk(out)) co_return true;
       co_await ch.end_stream();
       co_return complete;
@@ -410,14 +439,17 @@ awaitable<void> serve_mock(handler_env& env, const route& r, incoming_request& r
     co_await ch.send_response(200, json_headers(), provider::mock::count_tokens_json(body_bytes));
     co_return;
   }
-  const std::string model = r.proto == wire_protocol::gemini
-                                ? r.gemini_model
-                                : (summary.model.empty() ? std::string("mock-model") : summary.model);
+  const std::string model =
+      r.proto == wire_protocol::gemini
+          ? r.gemini_model
+          : (summary.model.empty() ? std::string("mock-model") : summary.model);
   const std::string text = provider::mock::reply_text(model, body_bytes);
-  const bool stream = r.ep == endpoint::gemini_stream || (r.proto != wire_protocol::gemini && summary.stream);
+  const bool stream =
+      r.ep == endpoint::gemini_stream || (r.proto != wire_protocol::gemini && summary.stream);
   rec.status = 200;
   if (!stream) {
-    co_await ch.send_response(200, json_headers(), provider::mock::completion_json(r.proto, model, text));
+    co_await ch.send_response(200, json_headers(),
+                              provider::mock::completion_json(r.proto, model, text));
     co_return;
   }
   auto events = provider::mock::completion_stream(r.proto, model, text);
@@ -444,9 +476,9 @@ awaitable<void> serve_mock(handler_env& env, const route& r, incoming_request& r
 // One failed attempt whose answer the client gets if no later attempt succeeds.
 struct failed_attempt {
   int status = 502;
-  std::string message;            ///< for a gateway error in the client's shape
-  std::vector<header> headers;    ///< for a relayed upstream answer
-  std::string body;               ///< relayed as is when `relay` is set
+  std::string message;          ///< for a gateway error in the client's shape
+  std::vector<header> headers;  ///< for a relayed upstream answer
+  std::string body;             ///< relayed as is when `relay` is set
   bool relay = false;
 };
 
@@ -509,8 +541,8 @@ std::string no_instance_message(const pool::pick_result& pick) {
 
 }  // namespace
 
-awaitable<bool> send_error(client_channel& ch, wire_protocol proto, int status,
-                           std::string message, std::vector<header> extra) {
+awaitable<bool> send_error(client_channel& ch, wire_protocol proto, int status, std::string message,
+                           std::vector<header> extra) {
   auto headers = json_headers();
   for (auto& h : extra) headers.push_back(std::move(h));
   std::string body = protocol::error_body(proto, status, message);
@@ -542,7 +574,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
 
   if (r.ep == endpoint::unknown) {
     rec.status = 404;
-    co_await send_error(ch, r.proto, 404, "no route for " + req.method + " " + std::string(req.path));
+    co_await send_error(ch, r.proto, 404,
+                        "no route for " + req.method + " " + std::string(req.path));
     co_return;
   }
   if (!r.method_allowed) {
@@ -551,9 +584,10 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
     // initialisers inside co_await expressions)
     std::vector<header> allow;
     allow.emplace_back("allow", std::string(r.allowed_method));
-    co_await send_error(ch, r.proto, 405,
-                        "method " + req.method + " is not allowed here; use " + std::string(r.allowed_method),
-                        std::move(allow));
+    co_await send_error(
+        ch, r.proto, 405,
+        "method " + req.method + " is not allowed here; use " + std::string(r.allowed_method),
+        std::move(allow));
     co_return;
   }
   if (r.ep == endpoint::health) {
@@ -655,7 +689,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
   for (const std::string& type : chain) {
     if (!can_serve(type)) {
       if (type == provider_type)
-        last = failed_attempt{501, "provider type " + type + " is not supported by this build yet", {}, {}, false};
+        last = failed_attempt{
+            501, "provider type " + type + " is not supported by this build yet", {}, {}, false};
       continue;
     }
     rec.provider = type;
@@ -664,7 +699,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
     // Kiro speaks its own API: every request is rebuilt from the canonical model.
     const bool convert = native != r.proto && type != "claude-kiro-oauth";
     std::string upstream_body;
-    if (type == "gemini-cli-oauth" && (r.ep == endpoint::models || r.ep == endpoint::gemini_models)) {
+    if (type == "gemini-cli-oauth" &&
+        (r.ep == endpoint::models || r.ep == endpoint::gemini_models)) {
       // Code Assist has no model list: the models it serves.
       static const std::string list =
           R"({"models":[{"name":"models/gemini-2.5-pro","displayName":"Gemini 2.5 Pro","supportedGenerationMethods":["generateContent","streamGenerateContent"]},)"
@@ -675,7 +711,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       co_await ch.send_response(200, json_headers(), std::move(converted.body));
       co_return;
     }
-    if (type == "claude-kiro-oauth" && (r.ep == endpoint::models || r.ep == endpoint::gemini_models)) {
+    if (type == "claude-kiro-oauth" &&
+        (r.ep == endpoint::models || r.ep == endpoint::gemini_models)) {
       // Kiro's own list needs a profile; the Claude models it maps (docs/providers.md).
       static const std::string list =
           R"({"data":[{"type":"model","id":"claude-sonnet-4-5","display_name":"Claude Sonnet 4.5","created_at":"2025-09-29T00:00:00Z"},)"
@@ -691,7 +728,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
     if ((convert || type == "claude-kiro-oauth") && r.ep == endpoint::count_tokens) {
       // Only Anthropic upstreams count tokens: a documented local estimate otherwise.
       rec.status = 200;
-      co_await ch.send_response(200, json_headers(), provider::mock::count_tokens_json(body.size()));
+      co_await ch.send_response(200, json_headers(),
+                                provider::mock::count_tokens_json(body.size()));
       co_return;
     }
     if (convert && req.method == "POST") {
@@ -772,8 +810,10 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
           co_return;
         }
         if (!tr.tok) {
-          env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, "credentials: " + tr.error, {}});
-          last = failed_attempt{502, type + " credentials of instance " + inst.uuid + ": " + tr.error, {}, {}, false};
+          env.pools.report(type, inst.uuid,
+                           {pool::outcome::kind::failure, "credentials: " + tr.error, {}});
+          last = failed_attempt{
+              502, type + " credentials of instance " + inst.uuid + ": " + tr.error, {}, {}, false};
           rec.error = "credentials";
           continue;
         }
@@ -801,15 +841,18 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       in.client_headers = &req.headers;
       in.body = convert ? upstream_body : body;
       // modelMapping of the instance: the upstream gets its own name for the model.
-      if (const std::string mapped = inst.upstream_model(model); mapped != model && req.method == "POST") {
+      if (const std::string mapped = inst.upstream_model(model);
+          mapped != model && req.method == "POST") {
         std::string err;
         if (convert) {
           protocol::request_options ro;
           ro.model = mapped;
           ro.stream = client_stream;
           auto converted = protocol::convert_request(r.proto, native, body, ro);
-          if (converted.ok()) in.body = std::move(converted.body);
-          else err = converted.error;
+          if (converted.ok())
+            in.body = std::move(converted.body);
+          else
+            err = converted.error;
         } else if (r.proto != wire_protocol::gemini) {
           protocol::body_edits edits;
           edits.model = mapped;
@@ -837,9 +880,15 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         }
         std::string base = inst.field("GEMINI_CODE_ASSIST_BASE");
         if (base.empty()) base = env.tokens->urls().gemini_code_assist_base;
-        auto u = upstream::url::parse(base + (client_stream ? ":streamGenerateContent?alt=sse" : ":generateContent"));
+        auto u = upstream::url::parse(
+            base + (client_stream ? ":streamGenerateContent?alt=sse" : ":generateContent"));
         if (!u) {
-          last = failed_attempt{502, type + " instance " + inst.uuid + " has an unusable GEMINI_CODE_ASSIST_BASE", {}, {}, false};
+          last = failed_attempt{
+              502,
+              type + " instance " + inst.uuid + " has an unusable GEMINI_CODE_ASSIST_BASE",
+              {},
+              {},
+              false};
           continue;
         }
         upstream::request g;
@@ -847,8 +896,10 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         const std::string upstream_model = inst.upstream_model(model);
         g.headers.emplace_back("authorization", "Bearer " + target->api_key);
         g.headers.emplace_back("content-type", "application/json");
-        g.headers.emplace_back("user-agent", "GeminiCLI/0.56.0/" + upstream_model + " (linux; x64)");
-        g.body = protocol::code_assist_wrap(upstream_model, project, convert ? upstream_body : body);
+        g.headers.emplace_back("user-agent",
+                               "GeminiCLI/0.56.0/" + upstream_model + " (linux; x64)");
+        g.body =
+            protocol::code_assist_wrap(upstream_model, project, convert ? upstream_body : body);
         upstream_req = std::move(g);
       } else if (type == "claude-kiro-oauth") {
         protocol::canonical_request q;
@@ -874,12 +925,17 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         if (base.empty()) base = "https://q." + kiro_facts["region"] + ".amazonaws.com";
         auto u = upstream::url::parse(base + "/generateAssistantResponse");
         if (!u) {
-          last = failed_attempt{502, type + " instance " + inst.uuid + " has an unusable KIRO_BASE_URL", {}, {}, false};
+          last = failed_attempt{502,
+                                type + " instance " + inst.uuid + " has an unusable KIRO_BASE_URL",
+                                {},
+                                {},
+                                false};
           continue;
         }
         upstream::request k;
         k.target = *u;
-        for (auto& h : protocol::kiro::request_headers(target->api_key, kiro_facts["machine_id"], "0.11.107"))
+        for (auto& h :
+             protocol::kiro::request_headers(target->api_key, kiro_facts["machine_id"], "0.11.107"))
           k.headers.push_back(std::move(h));
         k.body = std::move(built.body);
         upstream_req = std::move(k);
@@ -894,7 +950,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
 
       const auto t0 = clock_type::now();
       auto result = co_await env.upstream.send(std::move(*upstream_req), &token);
-      rec.upstream_latency = std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0);
+      rec.upstream_latency =
+          std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0);
       if (token.cancelled()) {
         rec.status = 499;
         rec.error = "client closed the connection";
@@ -902,7 +959,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       }
       if (result.error != upstream::failure::none) {
         std::string what = std::string(upstream::to_string(result.error));
-        spdlog::warn("[{}] {} instance {} upstream {}: {}", req.id, type, inst.uuid, what, result.detail);
+        spdlog::warn("[{}] {} instance {} upstream {}: {}", req.id, type, inst.uuid, what,
+                     result.detail);
         env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, what, {}});
         std::string msg = type + " upstream " + what;
         if (!result.detail.empty()) msg += ": " + result.detail;
@@ -916,7 +974,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       if (status < 400) {
         bool complete;
         if (type == "claude-kiro-oauth") {
-          complete = co_await relay_kiro(env, resp, r.proto, so, client_stream, kiro_decoding, type, ch, rec);
+          complete = co_await relay_kiro(env, resp, r.proto, so, client_stream, kiro_decoding, type,
+                                         ch, rec);
         } else if (type == "gemini-cli-oauth" && !convert) {
           complete = co_await relay_code_assist(env, resp, so, type, ch, rec);
         } else if (!convert) {
@@ -958,7 +1017,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
                                            : std::string(upstream::to_string(f));
       rec.error = "upstream " + std::to_string(status);
       if (type == "claude-kiro-oauth") {
-        const auto info = protocol::kiro::classify_error(status, err_body, resp.header_value("x-amzn-errortype"));
+        const auto info =
+            protocol::kiro::classify_error(status, err_body, resp.header_value("x-amzn-errortype"));
         using act = protocol::kiro::error_action;
         if (info.action == act::refresh_and_retry && !auth_retried) {
           auth_retried = true;
@@ -975,17 +1035,27 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         if (info.action == act::quota_exhausted && info.cooldown_until) {
           const auto wait = std::chrono::duration_cast<std::chrono::seconds>(
               *info.cooldown_until - std::chrono::system_clock::now());
-          env.pools.report(type, inst.uuid, {pool::outcome::kind::rate_limited, info.message, wait});
+          env.pools.report(type, inst.uuid,
+                           {pool::outcome::kind::rate_limited, info.message, wait});
           last = failed_attempt{429, type + ": " + info.message, {}, {}, false};
           continue;
         }
         if (info.action == act::transient && status == 429) {
-          env.pools.report(type, inst.uuid, {pool::outcome::kind::rate_limited, info.message, std::nullopt});
+          env.pools.report(type, inst.uuid,
+                           {pool::outcome::kind::rate_limited, info.message, std::nullopt});
           last = failed_attempt{429, type + ": " + info.message, {}, {}, false};
           continue;
         }
-        env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, "HTTP " + std::to_string(status) + ": " + info.message, {}});
-        last = failed_attempt{502, type + " upstream answered HTTP " + std::to_string(status) + ": " + info.message, {}, {}, false};
+        env.pools.report(type, inst.uuid,
+                         {pool::outcome::kind::failure,
+                          "HTTP " + std::to_string(status) + ": " + info.message,
+                          {}});
+        last = failed_attempt{
+            502,
+            type + " upstream answered HTTP " + std::to_string(status) + ": " + info.message,
+            {},
+            {},
+            false};
         continue;
       }
       if (status == 429) {
@@ -995,7 +1065,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         if (type == "openai-qwen-oauth" && !retry_after &&
             err_body.find("insufficient_quota") != std::string::npos)
           retry_after = until_next_utc8_midnight(std::chrono::system_clock::now());
-        env.pools.report(type, inst.uuid, {pool::outcome::kind::rate_limited, upstream_msg, retry_after});
+        env.pools.report(type, inst.uuid,
+                         {pool::outcome::kind::rate_limited, upstream_msg, retry_after});
         failed_attempt fa{429, upstream_msg, relayed_headers(resp), std::move(err_body),
                           f == upstream::failure::none && !convert};
         if (!fa.relay) {  // in the client's shape; keep only the retry hint
@@ -1017,8 +1088,12 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       if (status >= 500 || status == 401 || status == 403) {
         // The upstream's own failure (or our credentials there): counts against the
         // instance; the client gets a gateway error keeping the upstream status and message.
-        std::string msg = type + " upstream answered HTTP " + std::to_string(status) + ": " + upstream_msg;
-        env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, "HTTP " + std::to_string(status) + ": " + upstream_msg, {}});
+        std::string msg =
+            type + " upstream answered HTTP " + std::to_string(status) + ": " + upstream_msg;
+        env.pools.report(type, inst.uuid,
+                         {pool::outcome::kind::failure,
+                          "HTTP " + std::to_string(status) + ": " + upstream_msg,
+                          {}});
         last = failed_attempt{502, std::move(msg), {}, {}, false};
         continue;
       }

@@ -3,13 +3,13 @@
 #include <random>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include "aiclient/protocol/errors.hpp"
 #include "aiclient/provider/provider.hpp"
@@ -109,7 +109,8 @@ struct health_checker::impl : std::enable_shared_from_this<impl> {
     for (const auto& [type, list] : pools.snapshot()) {
       for (const auto& v : list) {
         if (v.state.is_disabled) continue;
-        if (!v.state.is_healthy || cfg->health_check_healthy) todo.emplace_back(type, v.config->uuid);
+        if (!v.state.is_healthy || cfg->health_check_healthy)
+          todo.emplace_back(type, v.config->uuid);
       }
     }
     if (todo.empty()) co_return;
@@ -161,7 +162,9 @@ health_checker::health_checker(asio::any_io_executor ex, upstream::client& clien
   impl_->tokens = tokens;
 }
 
-health_checker::~health_checker() { impl_->stopped = true; }
+health_checker::~health_checker() {
+  impl_->stopped = true;
+}
 
 void health_checker::start() {
   if (!impl_->settings()->health_check_enabled) return;

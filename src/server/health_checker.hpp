@@ -32,7 +32,8 @@ boost::asio::awaitable<std::pair<bool, std::string>> check_instance(
 class health_checker {
  public:
   /// `settings` is read at each round (it may be swapped by a reload).
-  health_checker(boost::asio::any_io_executor ex, upstream::client& client, pool::pool_manager& pools,
+  health_checker(boost::asio::any_io_executor ex, upstream::client& client,
+                 pool::pool_manager& pools,
                  std::function<std::shared_ptr<const config::settings>()> settings,
                  auth::token_manager* tokens = nullptr);
   ~health_checker();

@@ -20,7 +20,8 @@ route match_route(std::string_view method, std::string_view path, bool anthropic
   // Provider prefix: "/<type>/..." where <type> is a known provider type.
   if (path.size() > 1) {
     const auto slash = path.find('/', 1);
-    const std::string_view first = path.substr(1, slash == std::string_view::npos ? path.npos : slash - 1);
+    const std::string_view first =
+        path.substr(1, slash == std::string_view::npos ? path.npos : slash - 1);
     const auto& known = config::known_provider_types();
     if (std::find(known.begin(), known.end(), first) != known.end()) {
       r.provider = std::string(first);
@@ -42,7 +43,8 @@ route match_route(std::string_view method, std::string_view path, bool anthropic
   } else if (path == "/v1/messages/count_tokens") {
     expect(endpoint::count_tokens, wire_protocol::claude, "POST");
   } else if (path == "/v1/models" || path == "/models") {
-    expect(endpoint::models, anthropic_client ? wire_protocol::claude : wire_protocol::openai, "GET");
+    expect(endpoint::models, anthropic_client ? wire_protocol::claude : wire_protocol::openai,
+           "GET");
   } else if (path == "/health") {
     expect(endpoint::health, wire_protocol::openai, "GET");
   } else if (path == "/provider_health") {
@@ -59,8 +61,10 @@ route match_route(std::string_view method, std::string_view path, bool anthropic
     if (colon != std::string_view::npos && colon > 0) {
       const std::string_view verb = rest.substr(colon + 1);
       r.gemini_model = util::percent_decode(rest.substr(0, colon));
-      if (verb == "generateContent") expect(endpoint::gemini_generate, wire_protocol::gemini, "POST");
-      else if (verb == "streamGenerateContent") expect(endpoint::gemini_stream, wire_protocol::gemini, "POST");
+      if (verb == "generateContent")
+        expect(endpoint::gemini_generate, wire_protocol::gemini, "POST");
+      else if (verb == "streamGenerateContent")
+        expect(endpoint::gemini_stream, wire_protocol::gemini, "POST");
     }
   } else if (path.rfind("/v1beta/", 0) == 0) {
     r.proto = wire_protocol::gemini;
@@ -79,8 +83,10 @@ bool client_authorized(const std::vector<std::pair<std::string, std::string>>& h
     std::string_view candidate;
     if (name == "authorization") {
       std::string_view v = util::trim(value);
-      if (util::istarts_with(v, "bearer ")) candidate = util::trim(v.substr(7));
-      else continue;
+      if (util::istarts_with(v, "bearer "))
+        candidate = util::trim(v.substr(7));
+      else
+        continue;
     } else if (name == "x-api-key" || name == "x-goog-api-key") {
       candidate = util::trim(value);
     } else {

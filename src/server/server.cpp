@@ -11,20 +11,20 @@
 #include <random>
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
 
 #include "aiclient/auth/token_manager.hpp"
 #include "aiclient/protocol/errors.hpp"
 #include "aiclient/provider/provider.hpp"
-#include "aiclient/util/atomic_file.hpp"
-#include "health_checker.hpp"
 #include "aiclient/server/handler.hpp"
 #include "aiclient/server/router.hpp"
 #include "aiclient/upstream/client.hpp"
+#include "aiclient/util/atomic_file.hpp"
+#include "health_checker.hpp"
 
 namespace aiclient::server {
 namespace {
@@ -102,8 +102,7 @@ namespace {
 // The client side of one connection, and the client_channel handlers write to.
 class session final : public client_channel {
  public:
-  session(server::impl& s, worker& w, tcp::socket sock)
-      : s_(s), w_(w), stream_(std::move(sock)) {}
+  session(server::impl& s, worker& w, tcp::socket sock) : s_(s), w_(w), stream_(std::move(sock)) {}
 
   awaitable<void> run();
 
@@ -132,7 +131,8 @@ class session final : public client_channel {
   void arm_watch(std::shared_ptr<watch_state> st);
   void finish_watch();
 
-  awaitable<bool> write_simple_error(protocol::wire_protocol proto, int status, std::string_view msg);
+  awaitable<bool> write_simple_error(protocol::wire_protocol proto, int status,
+                                     std::string_view msg);
   template <class Message>
   void set_common(Message& m, std::vector<header>& headers);
 
@@ -229,7 +229,8 @@ awaitable<bool> session::write_simple_error(protocol::wire_protocol proto, int s
   keep_alive_ = false;
   std::vector<header> headers;
   headers.emplace_back("content-type", "application/json");
-  co_return co_await send_response(status, std::move(headers), protocol::error_body(proto, status, msg));
+  co_return co_await send_response(status, std::move(headers),
+                                   protocol::error_body(proto, status, msg));
 }
 
 awaitable<void> session::run() {
@@ -310,10 +311,12 @@ awaitable<void> session::run() {
       auto [bec, bn] = co_await http::async_read(stream_, buf_, parser, use_tuple);
       if (bec) {
         if (bec == http::error::body_limit)
-          co_await write_simple_error(proto, 413, "request body exceeds MAX_BODY_BYTES (" +
-                                                      std::to_string(cfg.max_body_bytes) + ")");
+          co_await write_simple_error(
+              proto, 413,
+              "request body exceeds MAX_BODY_BYTES (" + std::to_string(cfg.max_body_bytes) + ")");
         else if (bec == beast::error::timeout)
-          spdlog::info("[{}] request body not received within BODY_TIMEOUT_MS: closing", request_id_);
+          spdlog::info("[{}] request body not received within BODY_TIMEOUT_MS: closing",
+                       request_id_);
         else if (bec != http::error::end_of_stream && bec != asio::error::eof &&
                  bec != asio::error::connection_reset)
           co_await write_simple_error(proto, 400, "malformed HTTP request body: " + bec.message());
@@ -399,7 +402,8 @@ awaitable<void> server::impl::accept_loop(worker& w) {
       continue;
     }
     auto s = std::make_shared<session>(*this, w, std::move(sock));
-    asio::co_spawn(w.ioc, [s]() -> awaitable<void> { co_await s->run(); }, asio::detached);
+    asio::co_spawn(
+        w.ioc, [s]() -> awaitable<void> { co_await s->run(); }, asio::detached);
   }
 }
 
@@ -452,7 +456,9 @@ void server::set_config_loader(std::function<config::settings()> loader) {
   impl_->config_loader = std::move(loader);
 }
 
-std::string server::reload() { return impl_->reload(); }
+std::string server::reload() {
+  return impl_->reload();
+}
 
 std::string server::impl::reload_pools_from(const std::string& path) {
   try {
@@ -473,7 +479,8 @@ std::string server::impl::reload() {
     try {
       config::settings loaded = config_loader();
       // Addresses, threads, limits and the upstream client options need a restart.
-      if (loaded.host != settings.host || loaded.port != settings.port || loaded.threads != settings.threads)
+      if (loaded.host != settings.host || loaded.port != settings.port ||
+          loaded.threads != settings.threads)
         spdlog::warn("reload: HOST, SERVER_PORT and THREADS changes take effect after a restart");
       if (loaded.provider_pools_file != settings.provider_pools_file)
         spdlog::warn("reload: a new PROVIDER_POOLS_FILE_PATH takes effect after a restart");
@@ -500,8 +507,9 @@ std::string server::impl::reload() {
 void server::start() {
   auto& s = *impl_;
   s.tls = upstream::make_client_tls_context(s.settings.upstream_ca_file);
-  int n = s.settings.threads > 0 ? s.settings.threads
-                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n = s.settings.threads > 0
+              ? s.settings.threads
+              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   upstream::options uo;
   uo.connect_timeout = milliseconds(s.settings.upstream_connect_timeout_ms);
   uo.first_byte_timeout = milliseconds(s.settings.upstream_first_byte_timeout_ms);
@@ -510,7 +518,8 @@ void server::start() {
   uo.proxy_url = s.settings.proxy_url;
 
   boost::system::error_code ec;
-  const auto addr = asio::ip::make_address(s.settings.host == "localhost" ? "127.0.0.1" : s.settings.host, ec);
+  const auto addr =
+      asio::ip::make_address(s.settings.host == "localhost" ? "127.0.0.1" : s.settings.host, ec);
   if (ec) throw std::runtime_error("HOST " + s.settings.host + " is not an IP address");
   tcp::endpoint ep(addr, s.settings.port);
   for (int i = 0; i < n; ++i) {
@@ -527,8 +536,8 @@ void server::start() {
     if (!ec) acc.bind(ep, ec);
     if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
     if (ec)
-      throw std::runtime_error("cannot listen on " + s.settings.host + ":" + std::to_string(ep.port()) +
-                               ": " + ec.message());
+      throw std::runtime_error("cannot listen on " + s.settings.host + ":" +
+                               std::to_string(ep.port()) + ": " + ec.message());
     if (i == 0) {
       ep.port(acc.local_endpoint().port());  // the others share the (maybe picked) port
       s.port = ep.port();
@@ -536,10 +545,9 @@ void server::start() {
     w->upstream = std::make_unique<upstream::client>(w->ioc.get_executor(), *s.tls, uo);
     s.workers.push_back(std::move(w));
   }
-  s.checker = std::make_unique<health_checker>(s.workers.front()->ioc.get_executor(),
-                                               *s.workers.front()->upstream, *s.manager,
-                                               [&s] { return s.current_settings(); },
-                                               s.tokens.get());
+  s.checker = std::make_unique<health_checker>(
+      s.workers.front()->ioc.get_executor(), *s.workers.front()->upstream, *s.manager,
+      [&s] { return s.current_settings(); }, s.tokens.get());
   asio::post(s.workers.front()->ioc, [&s] { s.checker->start(); });
   // OAuth tokens refreshed ahead of expiry (CRON_REFRESH_TOKEN); a failed refresh counts
   // against the instance, a dead refresh token takes it out until a new login.
@@ -555,7 +563,8 @@ void server::start() {
       [&s](const pool::instance& inst, const std::string& error, bool permanent) {
         s.manager->report(inst.type, inst.uuid,
                           {pool::outcome::kind::failure,
-                           std::string(permanent ? "login expired: " : "token refresh: ") + error, {}});
+                           std::string(permanent ? "login expired: " : "token refresh: ") + error,
+                           {}});
       });
   for (auto& w : s.workers) {
     asio::co_spawn(w->ioc, s.accept_loop(*w), asio::detached);
@@ -572,9 +581,15 @@ void server::start() {
   }
 }
 
-std::uint16_t server::port() const noexcept { return impl_->port; }
-int server::open_connections() const noexcept { return impl_->connections.load(); }
-int server::active_requests() const noexcept { return impl_->active.load(); }
+std::uint16_t server::port() const noexcept {
+  return impl_->port;
+}
+int server::open_connections() const noexcept {
+  return impl_->connections.load();
+}
+int server::active_requests() const noexcept {
+  return impl_->active.load();
+}
 
 void server::request_stop() {
   auto& s = *impl_;
@@ -583,7 +598,8 @@ void server::request_stop() {
   std::lock_guard lock(s.stopper_mutex);
   // The stopper exists before any worker can run out of work, so wait() always joins it.
   s.stopper = std::thread([&s] {
-    const auto deadline = std::chrono::steady_clock::now() + milliseconds(s.settings.shutdown_grace_ms);
+    const auto deadline =
+        std::chrono::steady_clock::now() + milliseconds(s.settings.shutdown_grace_ms);
     while (s.connections.load() > 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(milliseconds(10));
     if (s.connections.load() > 0)

@@ -12,10 +12,10 @@
 #include <regex>
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
 
 namespace aiclient::testing {
 
@@ -66,7 +66,8 @@ pool::pools one_instance_pool(const std::string& type, const std::string& base_u
 client_response http_request(std::uint16_t port, const std::string& method,
                              const std::string& target,
                              const std::vector<std::pair<std::string, std::string>>& headers,
-                             const std::string& body, std::function<bool(const std::string&)> on_piece,
+                             const std::string& body,
+                             std::function<bool(const std::string&)> on_piece,
                              std::chrono::milliseconds timeout) {
   client_response out;
   asio::io_context ioc;
@@ -199,7 +200,9 @@ std::uint16_t child_server::wait_port(std::chrono::milliseconds timeout) {
   return 0;
 }
 
-void child_server::signal(int sig) { ::kill(pid_, sig); }
+void child_server::signal(int sig) {
+  ::kill(pid_, sig);
+}
 
 int child_server::wait_exit(std::chrono::milliseconds timeout) {
   if (exit_) return *exit_;

@@ -39,14 +39,16 @@ TEST(limits, connections_over_max_connections_get_503) {
   tcp::socket first(ioc);
   first.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
   // Wait until the server has accepted the first one.
-  for (int i = 0; i < 100 && srv.get().open_connections() < 1; ++i) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 100 && srv.get().open_connections() < 1; ++i)
+    std::this_thread::sleep_for(5ms);
   tcp::socket second(ioc);
   second.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
   const std::string answer = read_until_close(second, 2s);
   EXPECT_EQ(answer.rfind("HTTP/1.1 503", 0), 0u) << answer;
   EXPECT_NE(answer.find("too many connections"), std::string::npos);
   first.close();
-  for (int i = 0; i < 100 && srv.get().open_connections() > 0; ++i) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 100 && srv.get().open_connections() > 0; ++i)
+    std::this_thread::sleep_for(5ms);
   EXPECT_EQ(http_request(srv.port(), "GET", "/health", {}, "").status, 200);
 }
 
@@ -63,7 +65,8 @@ TEST(limits, a_slow_header_is_cut_off_after_header_timeout) {
   // The server closes the connection (no request was complete, so no answer is due).
   EXPECT_EQ(answer, "");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
-  for (int i = 0; i < 100 && srv.get().open_connections() > 0; ++i) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 100 && srv.get().open_connections() > 0; ++i)
+    std::this_thread::sleep_for(5ms);
   EXPECT_EQ(srv.get().open_connections(), 0);
 }
 
@@ -75,7 +78,8 @@ TEST(limits, an_idle_connection_without_a_request_is_closed_silently) {
   tcp::socket sock(ioc);
   sock.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
   EXPECT_EQ(read_until_close(sock, 2s), "");
-  for (int i = 0; i < 100 && srv.get().open_connections() > 0; ++i) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 100 && srv.get().open_connections() > 0; ++i)
+    std::this_thread::sleep_for(5ms);
   EXPECT_EQ(srv.get().open_connections(), 0);
 }
 
@@ -93,10 +97,12 @@ TEST(limits, keep_alive_serves_several_requests_on_one_connection) {
   tcp::socket sock(ioc);
   sock.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
   const std::string req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
-  asio::write(sock, asio::buffer(req + req + "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  asio::write(sock, asio::buffer(req + req +
+                                 "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   const std::string answer = read_until_close(sock, 3s);
   std::size_t count = 0;
-  for (auto pos = answer.find("HTTP/1.1 200"); pos != std::string::npos; pos = answer.find("HTTP/1.1 200", pos + 1))
+  for (auto pos = answer.find("HTTP/1.1 200"); pos != std::string::npos;
+       pos = answer.find("HTTP/1.1 200", pos + 1))
     ++count;
   EXPECT_EQ(count, 3u) << answer;
 }

@@ -59,19 +59,23 @@ struct qwen_account {
         ok = "Bearer " + accepted;
       }
       if (req.headers.at("authorization") != ok)
-        return json_answer(R"({"error":{"message":"invalid access token or token expired","type":"invalid_request_error"}})", 401);
-      return json_answer(R"({"id":"c1","object":"chat.completion","created":1,"model":"coder-model","choices":[{"index":0,"message":{"role":"assistant","content":"qwen says hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":3,"total_tokens":6}})");
+        return json_answer(
+            R"({"error":{"message":"invalid access token or token expired","type":"invalid_request_error"}})",
+            401);
+      return json_answer(
+          R"({"id":"c1","object":"chat.completion","created":1,"model":"coder-model","choices":[{"index":0,"message":{"role":"assistant","content":"qwen says hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":3,"total_tokens":6}})");
     });
-    const std::string creds = R"({"access_token":"old-token","refresh_token":"refresh-1","token_type":"Bearer","resource_url":")" +
-                              api.base_url() + R"(","expiry_date":)" + std::to_string(expiry_ms) +
-                              R"(,"user_note":"keep me"})";
+    const std::string creds =
+        R"({"access_token":"old-token","refresh_token":"refresh-1","token_type":"Bearer","resource_url":")" +
+        api.base_url() + R"(","expiry_date":)" + std::to_string(expiry_ms) +
+        R"(,"user_note":"keep me"})";
     creds_path = write_temp_file("oauth_creds.json", creds);
     ::chmod(creds_path.c_str(), 0644);
   }
 
   pool::pools pools() {
-    const std::string text = R"({"openai-qwen-oauth":[{"QWEN_OAUTH_CREDS_FILE_PATH":")" + creds_path +
-                             R"(","QWEN_TOKEN_URL":")" + token_server.base_url() +
+    const std::string text = R"({"openai-qwen-oauth":[{"QWEN_OAUTH_CREDS_FILE_PATH":")" +
+                             creds_path + R"(","QWEN_TOKEN_URL":")" + token_server.base_url() +
                              R"(/api/v1/oauth2/token","uuid":"qwen-1"}]})";
     return pool::parse_pools(text, "pools.json");
   }
@@ -101,8 +105,9 @@ TEST(oauth_qwen, an_expired_token_is_refreshed_before_use_and_written_back) {
   ASSERT_EQ(::stat(acc.creds_path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600);
   // An Anthropic client works through the same account (converted).
-  auto c = http_request(srv.port(), "POST", "/v1/messages", {},
-                        R"({"model":"coder-model","max_tokens":20,"messages":[{"role":"user","content":"hi"}]})");
+  auto c = http_request(
+      srv.port(), "POST", "/v1/messages", {},
+      R"({"model":"coder-model","max_tokens":20,"messages":[{"role":"user","content":"hi"}]})");
   ASSERT_EQ(c.status, 200) << c.body;
   EXPECT_EQ(json::parse(c.body)["content"][0]["text"], "qwen says hi");
   EXPECT_EQ(acc.issued.load(), 1) << "the token is reused while valid";
@@ -129,7 +134,8 @@ TEST(oauth_qwen, a_401_refreshes_the_token_and_retries_once) {
 TEST(oauth_qwen, a_failed_refresh_fails_over_with_a_clear_error) {
   qwen_account acc(now_ms() - 60000);
   acc.token_server.set_handler([](const recorded_request&) {
-    return json_answer(R"({"error":"invalid_grant","error_description":"refresh token expired"})", 400);
+    return json_answer(R"({"error":"invalid_grant","error_description":"refresh token expired"})",
+                       400);
   });
   running_server srv(test_settings("openai-qwen-oauth"), acc.pools());
   auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat);
@@ -154,37 +160,51 @@ struct gemini_account {
 
   gemini_account() {
     api.set_handler([this](const recorded_request& req) {
-      if (req.headers.count("authorization") == 0 || req.headers.at("authorization") != "Bearer g-token")
-        return json_answer(R"({"error":{"code":401,"message":"bad token","status":"UNAUTHENTICATED"}})", 401);
+      if (req.headers.count("authorization") == 0 ||
+          req.headers.at("authorization") != "Bearer g-token")
+        return json_answer(
+            R"({"error":{"code":401,"message":"bad token","status":"UNAUTHENTICATED"}})", 401);
       if (req.target == "/v1internal:loadCodeAssist") {
         ++discoveries;
-        return json_answer(R"({"currentTier":{"id":"standard-tier"},"cloudaicompanionProject":"found-proj"})");
+        return json_answer(
+            R"({"currentTier":{"id":"standard-tier"},"cloudaicompanionProject":"found-proj"})");
       }
       const auto body = json::parse(req.body);
       const std::string project = body.value("project", "");
       const std::string text = "from " + project + " as " + body.value("model", "");
       if (req.target == "/v1internal:generateContent") {
-        return json_answer(R"({"response":{"candidates":[{"index":0,"finishReason":"STOP","content":{"role":"model","parts":[{"text":")" +
-                           text + R"("}]}}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":3,"totalTokenCount":7},"modelVersion":"gemini-2.5-pro"},"traceId":"t1"})");
+        return json_answer(
+            R"({"response":{"candidates":[{"index":0,"finishReason":"STOP","content":{"role":"model","parts":[{"text":")" +
+            text +
+            R"("}]}}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":3,"totalTokenCount":7},"modelVersion":"gemini-2.5-pro"},"traceId":"t1"})");
       }
       if (req.target == "/v1internal:streamGenerateContent?alt=sse") {
         scripted_response r;
         r.headers = {{"content-type", "text/event-stream"}};
-        r.chunks = {"data: {\"response\":{\"candidates\":[{\"index\":0,\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hel\"}]}}]}}\r\n\r\n",
-                    "data: {\"response\":{\"candidates\":[{\"index\":0,\"finishReason\":\"STOP\",\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"lo\"}]}}],"
-                    "\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":2,\"totalTokenCount\":6}}}\r\n\r\n"};
+        r.chunks = {
+            "data: "
+            "{\"response\":{\"candidates\":[{\"index\":0,\"content\":{\"role\":\"model\",\"parts\":"
+            "[{\"text\":\"Hel\"}]}}]}}\r\n\r\n",
+            "data: "
+            "{\"response\":{\"candidates\":[{\"index\":0,\"finishReason\":\"STOP\",\"content\":{"
+            "\"role\":\"model\",\"parts\":[{\"text\":\"lo\"}]}}],"
+            "\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":2,"
+            "\"totalTokenCount\":6}}}\r\n\r\n"};
         return r;
       }
-      return json_answer(R"({"error":{"code":404,"message":"no such method","status":"NOT_FOUND"}})", 404);
+      return json_answer(
+          R"({"error":{"code":404,"message":"no such method","status":"NOT_FOUND"}})", 404);
     });
     creds_path = write_temp_file(
-        "oauth_creds.json", R"({"access_token":"g-token","refresh_token":"g-refresh","token_type":"Bearer","expiry_date":)" +
-                                std::to_string(now_ms() + 3600 * 1000) + "}");
+        "oauth_creds.json",
+        R"({"access_token":"g-token","refresh_token":"g-refresh","token_type":"Bearer","expiry_date":)" +
+            std::to_string(now_ms() + 3600 * 1000) + "}");
   }
 
   pool::pools pools(const std::string& project) {
     std::string text = R"({"gemini-cli-oauth":[{"GEMINI_OAUTH_CREDS_FILE_PATH":")" + creds_path +
-                       R"(","GEMINI_CODE_ASSIST_BASE":")" + api.base_url() + R"(/v1internal","uuid":"g-1")";
+                       R"(","GEMINI_CODE_ASSIST_BASE":")" + api.base_url() +
+                       R"(/v1internal","uuid":"g-1")";
     if (!project.empty()) text += R"(,"PROJECT_ID":")" + project + "\"";
     text += "}]}";
     return pool::parse_pools(text, "pools.json");
@@ -196,7 +216,8 @@ const std::string gemini_req = R"({"contents":[{"role":"user","parts":[{"text":"
 TEST(oauth_gemini, a_gemini_client_gets_unwrapped_answers_streamed_and_not) {
   gemini_account acc;
   running_server srv(test_settings("gemini-cli-oauth"), acc.pools("my-proj"));
-  auto r = http_request(srv.port(), "POST", "/v1beta/models/gemini-2.5-pro:generateContent", {}, gemini_req);
+  auto r = http_request(srv.port(), "POST", "/v1beta/models/gemini-2.5-pro:generateContent", {},
+                        gemini_req);
   ASSERT_EQ(r.status, 200) << r.body;
   const auto g = json::parse(r.body);
   EXPECT_EQ(g["candidates"][0]["content"]["parts"][0]["text"], "from my-proj as gemini-2.5-pro");
@@ -205,11 +226,14 @@ TEST(oauth_gemini, a_gemini_client_gets_unwrapped_answers_streamed_and_not) {
   EXPECT_EQ(sent["request"], json::parse(gemini_req));
   EXPECT_EQ(acc.discoveries.load(), 0) << "PROJECT_ID is used as it is";
 
-  auto sse = http_request(srv.port(), "POST", "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", {}, gemini_req);
+  auto sse =
+      http_request(srv.port(), "POST",
+                   "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", {}, gemini_req);
   ASSERT_EQ(sse.status, 200);
   EXPECT_EQ(sse.body.find("\"response\""), std::string::npos) << sse.body;
   EXPECT_NE(sse.body.find("\"Hel\""), std::string::npos);
-  auto arr = http_request(srv.port(), "POST", "/v1beta/models/gemini-2.5-pro:streamGenerateContent", {}, gemini_req);
+  auto arr = http_request(srv.port(), "POST", "/v1beta/models/gemini-2.5-pro:streamGenerateContent",
+                          {}, gemini_req);
   ASSERT_EQ(arr.status, 200);
   const auto a = json::parse(arr.body);
   ASSERT_TRUE(a.is_array());
@@ -220,13 +244,16 @@ TEST(oauth_gemini, a_gemini_client_gets_unwrapped_answers_streamed_and_not) {
 TEST(oauth_gemini, openai_and_anthropic_clients_are_converted_and_the_project_discovered) {
   gemini_account acc;
   running_server srv(test_settings("gemini-cli-oauth"), acc.pools(""));
-  auto o = http_request(srv.port(), "POST", "/v1/chat/completions", {},
-                        R"({"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]})");
+  auto o =
+      http_request(srv.port(), "POST", "/v1/chat/completions", {},
+                   R"({"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]})");
   ASSERT_EQ(o.status, 200) << o.body;
-  EXPECT_EQ(json::parse(o.body)["choices"][0]["message"]["content"], "from found-proj as gemini-2.5-flash");
+  EXPECT_EQ(json::parse(o.body)["choices"][0]["message"]["content"],
+            "from found-proj as gemini-2.5-flash");
   EXPECT_EQ(acc.discoveries.load(), 1);
-  auto c = http_request(srv.port(), "POST", "/v1/messages", {},
-                        R"({"model":"gemini-2.5-pro","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  auto c = http_request(
+      srv.port(), "POST", "/v1/messages", {},
+      R"({"model":"gemini-2.5-pro","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]})");
   ASSERT_EQ(c.status, 200);
   EXPECT_NE(c.body.find("event: message_start"), std::string::npos);
   EXPECT_NE(c.body.find("\"Hel\""), std::string::npos);
@@ -248,17 +275,22 @@ struct kiro_account {
 
   kiro_account() {
     api.set_handler([](const recorded_request& req) {
-      if (req.target != "/generateAssistantResponse" || req.headers.at("authorization") != "Bearer k-token")
-        return json_answer(R"({"message":"The bearer token included in the request is invalid.","reason":null})", 403);
+      if (req.target != "/generateAssistantResponse" ||
+          req.headers.at("authorization") != "Bearer k-token")
+        return json_answer(
+            R"({"message":"The bearer token included in the request is invalid.","reason":null})",
+            403);
       namespace kiro = protocol::kiro;
       scripted_response r;
       r.headers = {{"content-type", "application/vnd.amazon.eventstream"}};
-      const std::string frames = kiro::encode_event("assistantResponseEvent", R"({"content":"Hello "})") +
-                                 kiro::encode_event("assistantResponseEvent", R"({"content":"from Kiro"})") +
-                                 kiro::encode_event("toolUseEvent", R"({"name":"ls","toolUseId":"tooluse_1","input":"{\"d\":"})") +
-                                 kiro::encode_event("toolUseEvent", R"({"toolUseId":"tooluse_1","input":"\".\"}"})") +
-                                 kiro::encode_event("toolUseEvent", R"({"toolUseId":"tooluse_1","stop":true})") +
-                                 kiro::encode_event("contextUsageEvent", R"({"contextUsagePercentage":1.5})");
+      const std::string frames =
+          kiro::encode_event("assistantResponseEvent", R"({"content":"Hello "})") +
+          kiro::encode_event("assistantResponseEvent", R"({"content":"from Kiro"})") +
+          kiro::encode_event("toolUseEvent",
+                             R"({"name":"ls","toolUseId":"tooluse_1","input":"{\"d\":"})") +
+          kiro::encode_event("toolUseEvent", R"({"toolUseId":"tooluse_1","input":"\".\"}"})") +
+          kiro::encode_event("toolUseEvent", R"({"toolUseId":"tooluse_1","stop":true})") +
+          kiro::encode_event("contextUsageEvent", R"({"contextUsagePercentage":1.5})");
       // Split at odd places, as TCP may.
       r.chunks = {frames.substr(0, 7), frames.substr(7, 100), frames.substr(107)};
       return r;
@@ -270,8 +302,9 @@ struct kiro_account {
             R"(","authMethod":"social","provider":"Google","region":"us-east-1","profileArn":"arn:aws:codewhisperer:us-east-1:1:profile/X"})");
   }
   pool::pools pools() {
-    return pool::parse_pools(R"({"claude-kiro-oauth":[{"KIRO_OAUTH_CREDS_FILE_PATH":")" + creds_path +
-                                 R"(","KIRO_BASE_URL":")" + api.base_url() + R"(","uuid":"k-1"}]})",
+    return pool::parse_pools(R"({"claude-kiro-oauth":[{"KIRO_OAUTH_CREDS_FILE_PATH":")" +
+                                 creds_path + R"(","KIRO_BASE_URL":")" + api.base_url() +
+                                 R"(","uuid":"k-1"}]})",
                              "pools.json");
   }
 };
@@ -293,7 +326,8 @@ TEST(oauth_kiro, anthropic_client_non_stream_and_stream_with_a_tool_call) {
   const auto sent = json::parse(acc.api.requests()[0].body);
   EXPECT_EQ(sent["profileArn"], "arn:aws:codewhisperer:us-east-1:1:profile/X");
   EXPECT_EQ(sent["conversationState"]["chatTriggerType"], "MANUAL");
-  EXPECT_EQ(sent["conversationState"]["currentMessage"]["userInputMessage"]["modelId"], "claude-sonnet-4.5");
+  EXPECT_EQ(sent["conversationState"]["currentMessage"]["userInputMessage"]["modelId"],
+            "claude-sonnet-4.5");
 
   std::string body = claude_req;
   body.insert(1, R"("stream":true,)");
@@ -307,8 +341,9 @@ TEST(oauth_kiro, anthropic_client_non_stream_and_stream_with_a_tool_call) {
 TEST(oauth_kiro, openai_client_stream_ends_with_done) {
   kiro_account acc;
   running_server srv(test_settings("claude-kiro-oauth"), acc.pools());
-  auto s = http_request(srv.port(), "POST", "/v1/chat/completions", {},
-                        R"({"model":"claude-sonnet-4-5","stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  auto s = http_request(
+      srv.port(), "POST", "/v1/chat/completions", {},
+      R"({"model":"claude-sonnet-4-5","stream":true,"messages":[{"role":"user","content":"hi"}]})");
   ASSERT_EQ(s.status, 200) << s.body;
   EXPECT_NE(s.body.find("\"tool_calls\""), std::string::npos);
   EXPECT_EQ(s.body.substr(s.body.size() - 14), "data: [DONE]\n\n");

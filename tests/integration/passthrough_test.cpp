@@ -39,7 +39,8 @@ TEST_P(passthrough, openai_non_stream_is_byte_faithful_and_uses_instance_key) {
   fake_upstream up(GetParam());
   const std::string answer = R"({"id":"chatcmpl-1","object":"chat.completion","choices":[]})";
   up.push(json_answer(answer));
-  running_server srv(settings_for_tls("openai-custom"), one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  running_server srv(settings_for_tls("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
   auto r = http_request(srv.port(), "POST", "/v1/chat/completions",
                         {{"content-type", "application/json"},
                          {"authorization", "Bearer client-key-should-not-leak"}},
@@ -59,7 +60,8 @@ TEST_P(passthrough, claude_non_stream_forwards_protocol_headers_and_query) {
   fake_upstream up(GetParam());
   const std::string answer = R"({"id":"msg_1","type":"message","content":[]})";
   up.push(json_answer(answer));
-  running_server srv(settings_for_tls("claude-custom"), one_instance_pool("claude-custom", up.base_url()));
+  running_server srv(settings_for_tls("claude-custom"),
+                     one_instance_pool("claude-custom", up.base_url()));
   auto r = http_request(srv.port(), "POST", "/v1/messages?beta=true",
                         {{"content-type", "application/json"},
                          {"x-api-key", "client-key"},
@@ -85,11 +87,12 @@ TEST_P(passthrough, openai_stream_is_relayed_as_it_arrives) {
   fake_upstream up(GetParam());
   std::vector<std::string> events;
   for (int i = 0; i < 5; ++i)
-    events.push_back("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w" + std::to_string(i) +
-                     "\"}}]}\n\n");
+    events.push_back("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w" +
+                     std::to_string(i) + "\"}}]}\n\n");
   events.push_back("data: [DONE]\n\n");
   up.push(sse_answer(events, 150ms));
-  running_server srv(settings_for_tls("openai-custom"), one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  running_server srv(settings_for_tls("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
   std::string body = openai_body;
   body.insert(1, R"("stream":true,)");
   auto r = http_request(srv.port(), "POST", "/v1/chat/completions",
@@ -113,11 +116,13 @@ TEST_P(passthrough, claude_stream_split_mid_event_reaches_client_whole) {
   const std::string ev2 = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
   // The upstream splits events at odd places.
   up.push(sse_answer({ev1.substr(0, 10), ev1.substr(10) + ev2.substr(0, 7), ev2.substr(7)}, 50ms));
-  running_server srv(settings_for_tls("claude-custom"), one_instance_pool("claude-custom", up.base_url()));
+  running_server srv(settings_for_tls("claude-custom"),
+                     one_instance_pool("claude-custom", up.base_url()));
   std::string body = claude_body;
   body.insert(1, R"("stream":true,)");
   auto r = http_request(srv.port(), "POST", "/v1/messages",
-                        {{"content-type", "application/json"}, {"anthropic-version", "2023-06-01"}}, body);
+                        {{"content-type", "application/json"}, {"anthropic-version", "2023-06-01"}},
+                        body);
   ASSERT_EQ(r.status, 200) << r.error;
   EXPECT_EQ(r.body, ev1 + ev2);
   for (const auto& [t, piece] : r.pieces) {
@@ -130,7 +135,8 @@ INSTANTIATE_TEST_SUITE_P(http_and_tls, passthrough, ::testing::Values(false, tru
 
 TEST(upstream_errors, untrusted_tls_certificate_is_a_502) {
   fake_upstream up(true);
-  running_server srv(test_settings("openai-custom"), one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
   auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {}, openai_body);
   EXPECT_EQ(r.status, 502);
   EXPECT_EQ(up.requests().size(), 0u);
@@ -142,9 +148,11 @@ TEST(upstream_errors, upstream_down_is_a_502_in_the_client_protocol) {
     fake_upstream up;  // take a port, then free it
     dead_port = up.port();
   }
-  running_server srv(test_settings("claude-custom"),
-                     one_instance_pool("claude-custom", "http://127.0.0.1:" + std::to_string(dead_port)));
-  auto r = http_request(srv.port(), "POST", "/v1/messages", {{"anthropic-version", "2023-06-01"}}, claude_body);
+  running_server srv(
+      test_settings("claude-custom"),
+      one_instance_pool("claude-custom", "http://127.0.0.1:" + std::to_string(dead_port)));
+  auto r = http_request(srv.port(), "POST", "/v1/messages", {{"anthropic-version", "2023-06-01"}},
+                        claude_body);
   EXPECT_EQ(r.status, 502);
   auto j = json::parse(r.body);
   EXPECT_EQ(j["type"], "error");
@@ -170,7 +178,8 @@ TEST(upstream_errors, upstream_5xx_is_a_502_keeping_status_and_message) {
   auto e = json_answer(R"({"error":{"message":"the model is overloaded","type":"server_error"}})");
   e.status = 503;
   up.set_handler([e](const recorded_request&) { return e; });
-  running_server srv(test_settings("openai-custom"), one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
   auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {}, openai_body);
   EXPECT_EQ(r.status, 502);
   const std::string msg = json::parse(r.body)["error"]["message"];
@@ -180,26 +189,32 @@ TEST(upstream_errors, upstream_5xx_is_a_502_keeping_status_and_message) {
 
 TEST(upstream_errors, upstream_4xx_passes_through) {
   fake_upstream up;
-  const std::string err = R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: required"}})";
+  const std::string err =
+      R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: required"}})";
   auto e = json_answer(err);
   e.status = 400;
   up.push(e);
-  running_server srv(test_settings("claude-custom"), one_instance_pool("claude-custom", up.base_url()));
-  auto r = http_request(srv.port(), "POST", "/v1/messages", {{"anthropic-version", "2023-06-01"}}, claude_body);
+  running_server srv(test_settings("claude-custom"),
+                     one_instance_pool("claude-custom", up.base_url()));
+  auto r = http_request(srv.port(), "POST", "/v1/messages", {{"anthropic-version", "2023-06-01"}},
+                        claude_body);
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.body, err);
 }
 
 TEST(upstream_errors, stream_cut_mid_way_ends_with_an_error_event) {
   fake_upstream up;
-  auto a = sse_answer({"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n", "data: {\"choi"});
+  auto a =
+      sse_answer({"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n", "data: {\"choi"});
   a.drop_mid_body = true;
   up.push(a);
-  running_server srv(test_settings("openai-custom"), one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
   auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {},
                         R"({"model":"m","stream":true,"messages":[]})");
   ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(r.body.find("data: {\"choi\n"), std::string::npos) << "no partial event may reach the client";
+  EXPECT_EQ(r.body.find("data: {\"choi\n"), std::string::npos)
+      << "no partial event may reach the client";
   EXPECT_NE(r.body.find("\"error\""), std::string::npos) << r.body;
   EXPECT_EQ(r.body.rfind("data: [DONE]\n\n"), r.body.size() - 14);
 }
@@ -208,7 +223,8 @@ TEST(client_side, client_disconnect_mid_stream_closes_the_upstream_connection) {
   fake_upstream up;
   std::vector<std::string> events(100, "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n");
   up.push(sse_answer(events, 50ms));
-  running_server srv(test_settings("openai-custom"), one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
   int pieces = 0;
   auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {},
                         R"({"model":"m","stream":true,"messages":[]})",
@@ -265,7 +281,9 @@ TEST(client_side, wrong_key_is_401_and_health_needs_none) {
     auto ok = http_request(srv.port(), "POST", "/v1/chat/completions", {h}, openai_body);
     EXPECT_EQ(ok.status, 200) << h.first;
   }
-  EXPECT_EQ(http_request(srv.port(), "POST", "/v1/chat/completions?key=gateway-key-123456", {}, openai_body).status,
+  EXPECT_EQ(http_request(srv.port(), "POST", "/v1/chat/completions?key=gateway-key-123456", {},
+                         openai_body)
+                .status,
             200);
   auto health = http_request(srv.port(), "GET", "/health", {}, "");
   EXPECT_EQ(health.status, 200);
@@ -277,7 +295,8 @@ TEST(client_side, unknown_route_404_and_wrong_method_405_in_protocol_shape) {
   auto r = http_request(srv.port(), "GET", "/v1/nothing", {}, "");
   EXPECT_EQ(r.status, 404);
   EXPECT_TRUE(json::parse(r.body)["error"].contains("message"));
-  auto m = http_request(srv.port(), "GET", "/v1/messages", {{"anthropic-version", "2023-06-01"}}, "");
+  auto m =
+      http_request(srv.port(), "GET", "/v1/messages", {{"anthropic-version", "2023-06-01"}}, "");
   EXPECT_EQ(m.status, 405);
   EXPECT_EQ(json::parse(m.body)["type"], "error");
   EXPECT_EQ(m.headers["allow"], "POST");
@@ -293,8 +312,10 @@ TEST(client_side, unknown_provider_is_a_400_in_the_gemini_shape) {
 
 TEST(providers, path_prefix_and_header_choose_the_provider) {
   fake_upstream openai_up, claude_up;
-  openai_up.set_handler([](const recorded_request&) { return json_answer(R"({"from":"openai"})"); });
-  claude_up.set_handler([](const recorded_request&) { return json_answer(R"({"from":"claude"})"); });
+  openai_up.set_handler(
+      [](const recorded_request&) { return json_answer(R"({"from":"openai"})"); });
+  claude_up.set_handler(
+      [](const recorded_request&) { return json_answer(R"({"from":"claude"})"); });
   auto pools = one_instance_pool("openai-custom", openai_up.base_url() + "/v1");
   auto c = one_instance_pool("claude-custom", claude_up.base_url());
   c.by_type["claude-custom"][0].uuid = "claude-1";
@@ -302,10 +323,13 @@ TEST(providers, path_prefix_and_header_choose_the_provider) {
   auto s = test_settings();
   s.model_provider = "openai-custom";
   running_server srv(s, pools);
-  EXPECT_EQ(http_request(srv.port(), "POST", "/v1/chat/completions", {}, openai_body).body, R"({"from":"openai"})");
+  EXPECT_EQ(http_request(srv.port(), "POST", "/v1/chat/completions", {}, openai_body).body,
+            R"({"from":"openai"})");
   EXPECT_EQ(http_request(srv.port(), "POST", "/claude-custom/v1/messages", {}, claude_body).body,
             R"({"from":"claude"})");
-  EXPECT_EQ(http_request(srv.port(), "POST", "/v1/messages", {{"model-provider", "claude-custom"}}, claude_body).body,
+  EXPECT_EQ(http_request(srv.port(), "POST", "/v1/messages", {{"model-provider", "claude-custom"}},
+                         claude_body)
+                .body,
             R"({"from":"claude"})");
 }
 
@@ -325,9 +349,11 @@ TEST(providers, system_prompt_is_injected_in_pass_through) {
 
 TEST(providers, keep_alive_reuses_one_upstream_connection) {
   fake_upstream up;
-  running_server srv(test_settings("openai-custom"), one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
   for (int i = 0; i < 5; ++i)
-    ASSERT_EQ(http_request(srv.port(), "POST", "/v1/chat/completions", {}, openai_body).status, 200);
+    ASSERT_EQ(http_request(srv.port(), "POST", "/v1/chat/completions", {}, openai_body).status,
+              200);
   EXPECT_EQ(up.connections_accepted(), 1);
 }
 
@@ -341,7 +367,8 @@ TEST(mock, answers_every_protocol_streaming_and_not) {
   EXPECT_EQ(os.body.substr(os.body.size() - 14), "data: [DONE]\n\n");
   auto c = http_request(srv.port(), "POST", "/v1/messages", {}, claude_body);
   EXPECT_EQ(json::parse(c.body)["type"], "message");
-  auto g = http_request(srv.port(), "POST", "/v1beta/models/gemini-pro:generateContent", {}, R"({"contents":[]})");
+  auto g = http_request(srv.port(), "POST", "/v1beta/models/gemini-pro:generateContent", {},
+                        R"({"contents":[]})");
   EXPECT_EQ(json::parse(g.body)["candidates"][0]["finishReason"], "STOP");
   auto ga = http_request(srv.port(), "POST", "/v1beta/models/gemini-pro:streamGenerateContent", {},
                          R"({"contents":[]})");

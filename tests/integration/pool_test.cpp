@@ -19,7 +19,8 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-const std::string chat_body = R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]})";
+const std::string chat_body =
+    R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]})";
 
 scripted_response ok_answer(const std::string& who) {
   scripted_response r;
@@ -70,14 +71,15 @@ struct three_accounts {
     nlohmann::ordered_json doc;
     doc["openai-custom"] = nlohmann::ordered_json::array();
     for (int i = 0; i < 3; ++i) {
-      doc["openai-custom"].push_back({{"customName", "acct" + std::to_string(i)},
-                                      {"OPENAI_API_KEY", "sk-secret-key-of-account-" + std::to_string(i)},
-                                      {"OPENAI_BASE_URL", up[i].base_url() + "/v1"},
-                                      {"uuid", "uuid-" + std::to_string(i)},
-                                      {"operatorNote", "keep me " + std::to_string(i)},
-                                      {"isHealthy", true},
-                                      {"usageCount", 0},
-                                      {"errorCount", 0}});
+      doc["openai-custom"].push_back(
+          {{"customName", "acct" + std::to_string(i)},
+           {"OPENAI_API_KEY", "sk-secret-key-of-account-" + std::to_string(i)},
+           {"OPENAI_BASE_URL", up[i].base_url() + "/v1"},
+           {"uuid", "uuid-" + std::to_string(i)},
+           {"operatorNote", "keep me " + std::to_string(i)},
+           {"isHealthy", true},
+           {"usageCount", 0},
+           {"errorCount", 0}});
     }
     pools_path = write_temp_file("provider_pools.json", doc.dump(2));
   }
@@ -133,7 +135,8 @@ TEST(pools, a_failing_account_is_skipped_without_client_errors_and_comes_back) {
   EXPECT_EQ(bad["errorCount"], 2);
   EXPECT_NE(bad["lastErrorMessage"].get<std::string>().find("500"), std::string::npos);
   const int before = acc.served(1);
-  for (int i = 0; i < 6; ++i) http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
+  for (int i = 0; i < 6; ++i)
+    http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
   EXPECT_EQ(acc.served(1), before) << "an unhealthy account takes no traffic";
 
   // It recovers: the health checker (every 200 ms) brings it back, and it serves again.
@@ -163,7 +166,8 @@ TEST(pools, rate_limited_account_cools_down_for_retry_after) {
   EXPECT_TRUE(h["providers"]["openai-custom"]["instances"][0]["isHealthy"]);
   acc.fail_status[0] = 0;
   std::this_thread::sleep_for(2100ms);
-  for (int i = 0; i < 3; ++i) http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
+  for (int i = 0; i < 3; ++i)
+    http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
   EXPECT_GE(acc.served(0), 2) << "after Retry-After it serves again";
 }
 
@@ -190,12 +194,14 @@ TEST(pools, state_is_written_back_keeping_credentials_and_unknown_keys) {
   const std::string before = read_file(acc.pools_path);
   {
     running_server srv(acc.settings(), acc.pools());
-    for (int i = 0; i < 9; ++i) http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
+    for (int i = 0; i < 9; ++i)
+      http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
     acc.fail_status[2] = 500;
     // The next round: accounts 0 and 1 answer, account 2 fails once and its request is
     // retried on another account.
     for (int i = 0; i < 3; ++i)
-      EXPECT_EQ(http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body).status, 200);
+      EXPECT_EQ(http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body).status,
+                200);
   }  // shutdown flushes
   const auto saved = json::parse(read_file(acc.pools_path));
   const auto& list = saved["openai-custom"];
@@ -210,14 +216,16 @@ TEST(pools, state_is_written_back_keeping_credentials_and_unknown_keys) {
   EXPECT_EQ(list[2]["errorCount"], 1);
   EXPECT_TRUE(list[2]["lastErrorTime"].is_string());
   // Key order of the operator's file is kept.
-  EXPECT_LT(read_file(acc.pools_path).find("customName"), read_file(acc.pools_path).find("OPENAI_API_KEY"));
+  EXPECT_LT(read_file(acc.pools_path).find("customName"),
+            read_file(acc.pools_path).find("OPENAI_API_KEY"));
 
   // After a restart the counters are where they were.
   running_server again(acc.settings(), acc.pools());
   auto h = provider_health(again.port());
   EXPECT_EQ(h["providers"]["openai-custom"]["instances"][2]["errorCount"], 1);
   int usage = 0;
-  for (const auto& x : h["providers"]["openai-custom"]["instances"]) usage += x["usageCount"].get<int>();
+  for (const auto& x : h["providers"]["openai-custom"]["instances"])
+    usage += x["usageCount"].get<int>();
   EXPECT_EQ(usage, 12);
 }
 
@@ -231,13 +239,15 @@ TEST(pools, an_edit_made_while_running_is_not_lost) {
   std::this_thread::sleep_for(20ms);
   std::ofstream(acc.pools_path) << doc.dump(2);
   // Traffic makes the server save; it must merge the edit, not overwrite it.
-  for (int i = 0; i < 6; ++i) http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
+  for (int i = 0; i < 6; ++i)
+    http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
   std::this_thread::sleep_for(400ms);
   const auto saved = json::parse(read_file(acc.pools_path));
   EXPECT_EQ(saved["openai-custom"][0]["operatorNote"], "edited");
   EXPECT_EQ(saved["openai-custom"][0]["isDisabled"], true);
   const int served0 = acc.served(0);
-  for (int i = 0; i < 6; ++i) http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
+  for (int i = 0; i < 6; ++i)
+    http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
   EXPECT_EQ(acc.served(0), served0) << "the disabled account takes no traffic";
 }
 
@@ -246,26 +256,35 @@ TEST(pools, admin_api_disables_resets_checks_and_masks_credentials) {
   auto s = acc.settings();
   s.health_check_enabled = false;
   running_server srv(s, acc.pools());
-  const std::vector<std::pair<std::string, std::string>> admin = {{"authorization", "Bearer admin-key-0123456789"}};
+  const std::vector<std::pair<std::string, std::string>> admin = {
+      {"authorization", "Bearer admin-key-0123456789"}};
   EXPECT_EQ(http_request(srv.port(), "GET", "/admin/pools", {}, "").status, 401);
   auto pools = http_request(srv.port(), "GET", "/admin/pools", admin, "");
   ASSERT_EQ(pools.status, 200);
   EXPECT_EQ(pools.body.find("sk-secret-key-of-account"), std::string::npos);
   EXPECT_NE(pools.body.find("sk-s..."), std::string::npos);
 
-  ASSERT_EQ(http_request(srv.port(), "POST", "/admin/pools/openai-custom/uuid-1/disable", admin, "").status, 200);
-  for (int i = 0; i < 6; ++i) http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
+  ASSERT_EQ(http_request(srv.port(), "POST", "/admin/pools/openai-custom/uuid-1/disable", admin, "")
+                .status,
+            200);
+  for (int i = 0; i < 6; ++i)
+    http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
   EXPECT_EQ(acc.served(1), 0);
-  ASSERT_EQ(http_request(srv.port(), "POST", "/admin/pools/openai-custom/uuid-1/enable", admin, "").status, 200);
+  ASSERT_EQ(http_request(srv.port(), "POST", "/admin/pools/openai-custom/uuid-1/enable", admin, "")
+                .status,
+            200);
 
   acc.fail_status[2] = 500;
-  auto check = http_request(srv.port(), "POST", "/admin/pools/openai-custom/uuid-2/check", admin, "");
+  auto check =
+      http_request(srv.port(), "POST", "/admin/pools/openai-custom/uuid-2/check", admin, "");
   ASSERT_EQ(check.status, 200);
   EXPECT_EQ(json::parse(check.body)["healthy"], false);
   acc.fail_status[2] = 0;
   check = http_request(srv.port(), "POST", "/admin/pools/openai-custom/uuid-2/check", admin, "");
   EXPECT_EQ(json::parse(check.body)["healthy"], true);
-  EXPECT_EQ(http_request(srv.port(), "POST", "/admin/pools/openai-custom/nope/reset", admin, "").status, 404);
+  EXPECT_EQ(
+      http_request(srv.port(), "POST", "/admin/pools/openai-custom/nope/reset", admin, "").status,
+      404);
 }
 
 TEST(pools, reload_picks_up_an_added_instance_and_rejects_a_broken_file) {
@@ -275,7 +294,8 @@ TEST(pools, reload_picks_up_an_added_instance_and_rejects_a_broken_file) {
   auto s = acc.settings();
   s.health_check_enabled = false;
   running_server srv(s, acc.pools());
-  for (int i = 0; i < 3; ++i) http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
+  for (int i = 0; i < 3; ++i)
+    http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
   auto doc = json::parse(read_file(acc.pools_path));
   doc["openai-custom"].push_back({{"OPENAI_API_KEY", "sk-extra"},
                                   {"OPENAI_BASE_URL", extra.base_url() + "/v1"},
@@ -285,7 +305,8 @@ TEST(pools, reload_picks_up_an_added_instance_and_rejects_a_broken_file) {
   http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
   EXPECT_EQ(extra.requests().size(), 1u) << "the new instance is used first";
   auto h = provider_health(srv.port());
-  EXPECT_EQ(h["providers"]["openai-custom"]["instances"][0]["usageCount"], 1) << "state carried over";
+  EXPECT_EQ(h["providers"]["openai-custom"]["instances"][0]["usageCount"], 1)
+      << "state carried over";
 
   std::ofstream(acc.pools_path) << "{ broken";
   EXPECT_NE(srv.get().reload(), "");
@@ -296,7 +317,8 @@ TEST(pools, kill_9_during_traffic_never_leaves_a_broken_file) {
   three_accounts acc;
   for (int round = 0; round < 8; ++round) {
     child_server srv({"--port", "0", "--provider-pools-file", acc.pools_path, "--model-provider",
-                      "openai-custom", "--pool-save-debounce-ms", "1", "--pool-save-max-wait-ms", "5"});
+                      "openai-custom", "--pool-save-debounce-ms", "1", "--pool-save-max-wait-ms",
+                      "5"});
     const auto port = srv.wait_port();
     ASSERT_NE(port, 0) << srv.output();
     std::atomic<bool> stop{false};

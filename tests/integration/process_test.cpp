@@ -39,7 +39,8 @@ TEST(process, invalid_configuration_stops_start_up_with_one_clear_line) {
   EXPECT_NE(missing_pools.wait_exit(10s), 0);
   EXPECT_NE(missing_pools.output().find("/nonexistent/pools.json"), std::string::npos);
 
-  const auto pools = write_temp_file("pools.json", R"({"openai-custom":[{"OPENAI_BASE_URL":"https://x/v1"}]})");
+  const auto pools =
+      write_temp_file("pools.json", R"({"openai-custom":[{"OPENAI_BASE_URL":"https://x/v1"}]})");
   child_server no_key({"--provider-pools-file", pools, "--port", "0"});
   EXPECT_NE(no_key.wait_exit(10s), 0);
   EXPECT_NE(no_key.output().find("OPENAI_API_KEY"), std::string::npos) << no_key.output();
@@ -53,8 +54,9 @@ TEST(process, default_configuration_serves_the_mock_provider) {
   child_server srv({"--port", "0"});
   const auto port = srv.wait_port();
   ASSERT_NE(port, 0) << srv.output();
-  auto r = http_request(port, "POST", "/v1/chat/completions", {{"content-type", "application/json"}},
-                        R"({"model":"mock-model","messages":[{"role":"user","content":"Hello"}]})");
+  auto r =
+      http_request(port, "POST", "/v1/chat/completions", {{"content-type", "application/json"}},
+                   R"({"model":"mock-model","messages":[{"role":"user","content":"Hello"}]})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json::parse(r.body)["choices"][0]["message"]["role"], "assistant");
   srv.signal(SIGTERM);
@@ -70,9 +72,10 @@ TEST(process, sigterm_drains_in_flight_requests_then_exits_zero) {
   slow.delay_before_header = 800ms;
   up.push(slow);
   const auto pools = write_temp_file(
-      "pools.json", R"({"openai-custom":[{"OPENAI_API_KEY":"sk-x","OPENAI_BASE_URL":")" + up.base_url() +
-                        R"(/v1","uuid":"a"}]})");
-  child_server srv({"--port", "0", "--provider-pools-file", pools, "--model-provider", "openai-custom"});
+      "pools.json", R"({"openai-custom":[{"OPENAI_API_KEY":"sk-x","OPENAI_BASE_URL":")" +
+                        up.base_url() + R"(/v1","uuid":"a"}]})");
+  child_server srv(
+      {"--port", "0", "--provider-pools-file", pools, "--model-provider", "openai-custom"});
   const auto port = srv.wait_port();
   ASSERT_NE(port, 0) << srv.output();
   auto in_flight = std::async(std::launch::async, [port] {
@@ -107,23 +110,27 @@ TEST(process, sighup_reloads_provider_pools_and_uses_an_added_instance) {
   };
   first.set_handler(answer("first"));
   added.set_handler(answer("added"));
-  const std::string one = R"({"openai-custom":[{"OPENAI_API_KEY":"sk-1","OPENAI_BASE_URL":")" + first.base_url() +
-                          R"(/v1","uuid":"first"}]})";
+  const std::string one = R"({"openai-custom":[{"OPENAI_API_KEY":"sk-1","OPENAI_BASE_URL":")" +
+                          first.base_url() + R"(/v1","uuid":"first"}]})";
   const auto pools = write_temp_file("pools.json", one);
-  child_server srv({"--port", "0", "--provider-pools-file", pools, "--model-provider", "openai-custom"});
+  child_server srv(
+      {"--port", "0", "--provider-pools-file", pools, "--model-provider", "openai-custom"});
   const auto port = srv.wait_port();
   ASSERT_NE(port, 0) << srv.output();
-  EXPECT_EQ(http_request(port, "POST", "/v1/chat/completions", {}, R"({"model":"m","messages":[]})").body,
-            R"({"who":"first"})");
+  EXPECT_EQ(
+      http_request(port, "POST", "/v1/chat/completions", {}, R"({"model":"m","messages":[]})").body,
+      R"({"who":"first"})");
   auto doc = json::parse(one);
-  doc["openai-custom"].push_back({{"OPENAI_API_KEY", "sk-2"}, {"OPENAI_BASE_URL", added.base_url() + "/v1"}, {"uuid", "added"}});
+  doc["openai-custom"].push_back({{"OPENAI_API_KEY", "sk-2"},
+                                  {"OPENAI_BASE_URL", added.base_url() + "/v1"},
+                                  {"uuid", "added"}});
   std::ofstream(pools) << doc.dump(2);
   srv.signal(SIGHUP);
   bool used = false;
   for (int i = 0; i < 50 && !used; ++i) {
     std::this_thread::sleep_for(50ms);
-    used = http_request(port, "POST", "/v1/chat/completions", {}, R"({"model":"m","messages":[]})").body ==
-           R"({"who":"added"})";
+    used = http_request(port, "POST", "/v1/chat/completions", {}, R"({"model":"m","messages":[]})")
+               .body == R"({"who":"added"})";
   }
   EXPECT_TRUE(used) << srv.output();
   srv.signal(SIGTERM);

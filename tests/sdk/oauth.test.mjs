@@ -494,7 +494,7 @@ describe('claude-kiro-oauth (generateAssistantResponse, AWS event-stream)', () =
   let api;
   let gateway;
   let c;
-  const MODEL = 'claude-sonnet-4-5';
+  const MODEL = 'claude-sonnet-4-6';
   const PROFILE_ARN = 'arn:aws:codewhisperer:us-east-1:123456789012:profile/SDKTEST';
 
   before(async () => {
@@ -550,7 +550,7 @@ describe('claude-kiro-oauth (generateAssistantResponse, AWS event-stream)', () =
     assert.equal(anthropicText(m), 'Hello from Kiro');
     assert.equal(m.stop_reason, 'end_turn');
     assertApiRequest(api.last());
-    assert.equal(api.last().json.conversationState.currentMessage.userInputMessage.modelId, 'claude-sonnet-4.5');
+    assert.equal(api.last().json.conversationState.currentMessage.userInputMessage.modelId, 'claude-sonnet-4.6');
   });
 
   test('Anthropic SDK streaming', async () => {

@@ -6,7 +6,9 @@
 
 namespace aiclient::testing {
 
-std::string source_dir() { return AICLIENT_SOURCE_DIR; }
+std::string source_dir() {
+  return AICLIENT_SOURCE_DIR;
+}
 
 std::string read_fixture(const std::string& relative) {
   const std::string path = source_dir() + "/tests/fixtures/" + relative;

@@ -22,13 +22,17 @@ struct endpoints {
   std::string gemini_token_url = "https://oauth2.googleapis.com/token";  ///< GEMINI_TOKEN_URL
   std::string gemini_client_id =
       "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com";  ///< GEMINI_OAUTH_CLIENT_ID
-  std::string gemini_client_secret;  ///< GEMINI_OAUTH_CLIENT_SECRET (gemini-cli's public installed-app secret)
-  std::string gemini_code_assist_base = "https://cloudcode-pa.googleapis.com/v1internal";  ///< GEMINI_CODE_ASSIST_BASE
+  std::string gemini_client_secret;  ///< GEMINI_OAUTH_CLIENT_SECRET (gemini-cli's public
+                                     ///< installed-app secret)
+  std::string gemini_code_assist_base =
+      "https://cloudcode-pa.googleapis.com/v1internal";  ///< GEMINI_CODE_ASSIST_BASE
   std::string qwen_token_url = "https://chat.qwen.ai/api/v1/oauth2/token";  ///< QWEN_TOKEN_URL
-  std::string qwen_client_id = "f0304373b74a44d2b584a3fb70ca9e56";          ///< QWEN_OAUTH_CLIENT_ID
+  std::string qwen_client_id = "f0304373b74a44d2b584a3fb70ca9e56";  ///< QWEN_OAUTH_CLIENT_ID
   /// {region} is replaced by the credential's region.
-  std::string kiro_social_refresh_url = "https://prod.{region}.auth.desktop.kiro.dev/refreshToken";  ///< KIRO_REFRESH_URL
-  std::string kiro_idc_token_url = "https://oidc.{region}.amazonaws.com/token";  ///< KIRO_IDC_TOKEN_URL
+  std::string kiro_social_refresh_url =
+      "https://prod.{region}.auth.desktop.kiro.dev/refreshToken";  ///< KIRO_REFRESH_URL
+  std::string kiro_idc_token_url =
+      "https://oidc.{region}.amazonaws.com/token";  ///< KIRO_IDC_TOKEN_URL
 };
 
 /// Tunables.
@@ -37,8 +41,8 @@ struct manager_options {
   bool refresh_timer = true;      ///< CRON_REFRESH_TOKEN: refresh ahead of time on a timer
   std::chrono::seconds timer_period{60};
   std::chrono::milliseconds http_timeout{15000};  ///< token endpoint and discovery calls
-  std::string ca_file;    ///< UPSTREAM_CA_FILE
-  std::string proxy_url;  ///< PROXY_URL
+  std::string ca_file;                            ///< UPSTREAM_CA_FILE
+  std::string proxy_url;                          ///< PROXY_URL
   /// gemini onboardUser: interval between polls of its long-running operation.
   std::chrono::milliseconds onboard_poll_interval{2000};
   /// gemini onboardUser: polls before giving up.

@@ -67,16 +67,17 @@ struct settings {
   std::string upstream_ca_file;            ///< UPSTREAM_CA_FILE (extra trusted CAs, PEM)
 
   // --- pools: health checks, persistence, admin ---
-  std::string admin_api_key;               ///< ADMIN_API_KEY / --admin-api-key (empty = admin API off)
-  bool health_check_enabled = true;        ///< HEALTH_CHECK_ENABLED
-  int health_check_interval_ms = 60000;    ///< HEALTH_CHECK_INTERVAL_MS
-  int health_check_timeout_ms = 15000;     ///< HEALTH_CHECK_TIMEOUT_MS
-  int health_check_concurrency = 4;        ///< HEALTH_CHECK_CONCURRENCY
-  bool health_check_healthy = false;       ///< HEALTH_CHECK_HEALTHY_INSTANCES (probe healthy ones too)
-  int pool_save_debounce_ms = 1000;        ///< POOL_SAVE_DEBOUNCE_MS
-  int pool_save_max_wait_ms = 5000;        ///< POOL_SAVE_MAX_WAIT_MS
-  int rate_limit_cooldown_ms = 5000;       ///< RATE_LIMIT_COOLDOWN_MS (429 without Retry-After, doubled each time)
-  int rate_limit_cooldown_max_ms = 300000; ///< RATE_LIMIT_COOLDOWN_MAX_MS
+  std::string admin_api_key;         ///< ADMIN_API_KEY / --admin-api-key (empty = admin API off)
+  bool health_check_enabled = true;  ///< HEALTH_CHECK_ENABLED
+  int health_check_interval_ms = 60000;  ///< HEALTH_CHECK_INTERVAL_MS
+  int health_check_timeout_ms = 15000;   ///< HEALTH_CHECK_TIMEOUT_MS
+  int health_check_concurrency = 4;      ///< HEALTH_CHECK_CONCURRENCY
+  bool health_check_healthy = false;  ///< HEALTH_CHECK_HEALTHY_INSTANCES (probe healthy ones too)
+  int pool_save_debounce_ms = 1000;   ///< POOL_SAVE_DEBOUNCE_MS
+  int pool_save_max_wait_ms = 5000;   ///< POOL_SAVE_MAX_WAIT_MS
+  int rate_limit_cooldown_ms =
+      5000;  ///< RATE_LIMIT_COOLDOWN_MS (429 without Retry-After, doubled each time)
+  int rate_limit_cooldown_max_ms = 300000;  ///< RATE_LIMIT_COOLDOWN_MAX_MS
   /// providerFallbackChain: provider type -> types tried, in order, when it has no eligible
   /// instance or every attempt on it failed.
   std::map<std::string, std::vector<std::string>> provider_fallback_chain;

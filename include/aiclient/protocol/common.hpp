@@ -34,7 +34,8 @@ stop_reason stop_reason_from(wire_protocol p, std::string_view s) noexcept;
 struct usage {
   std::int64_t input_tokens = 0;
   std::int64_t output_tokens = 0;
-  std::int64_t cache_read_tokens = 0;      ///< OpenAI cached_tokens, Claude cache_read_input_tokens, Gemini cachedContentTokenCount
+  std::int64_t cache_read_tokens =
+      0;  ///< OpenAI cached_tokens, Claude cache_read_input_tokens, Gemini cachedContentTokenCount
   std::int64_t cache_creation_tokens = 0;  ///< Claude cache_creation_input_tokens
   std::int64_t reasoning_tokens = 0;       ///< OpenAI reasoning_tokens, Gemini thoughtsTokenCount
   bool has_input = false;                  ///< input side known
@@ -44,7 +45,8 @@ struct usage {
 /// Appends the protocol's usage object (as a JSON object, without its key):
 ///   openai: {"prompt_tokens":..,"completion_tokens":..,"total_tokens":..,
 ///            "prompt_tokens_details":{"cached_tokens":..},"completion_tokens_details":{"reasoning_tokens":..}}
-///   claude: {"input_tokens":..,"output_tokens":..,"cache_read_input_tokens":..,"cache_creation_input_tokens":..}
+///   claude:
+///   {"input_tokens":..,"output_tokens":..,"cache_read_input_tokens":..,"cache_creation_input_tokens":..}
 ///   gemini: {"promptTokenCount":..,"candidatesTokenCount":..,"totalTokenCount":..,
 ///            "cachedContentTokenCount":..,"thoughtsTokenCount":..}
 /// Detail fields are written only when non-zero.

@@ -32,8 +32,7 @@ struct passthrough_input {
 /// Builds the upstream request for a same-protocol pass-through to `inst`.
 /// Returns std::nullopt with `error` set when the instance's URL is unusable.
 std::optional<upstream::request> build_passthrough(const pool::instance& inst,
-                                                   const passthrough_input& in,
-                                                   std::string* error);
+                                                   const passthrough_input& in, std::string* error);
 
 /// Checks every instance's URLs of the supported types; throws config::config_error naming
 /// the type, index and key.

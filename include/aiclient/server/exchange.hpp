@@ -17,11 +17,11 @@ using header = std::pair<std::string, std::string>;
 
 /// A fully read client request.
 struct incoming_request {
-  std::string id;          ///< request id (also sent back as x-request-id)
+  std::string id;  ///< request id (also sent back as x-request-id)
   std::string method;
-  std::string target;      ///< as received: path and query
-  std::string_view path;   ///< view into target
-  std::string_view query;  ///< view into target, without '?'
+  std::string target;           ///< as received: path and query
+  std::string_view path;        ///< view into target
+  std::string_view query;       ///< view into target, without '?'
   std::vector<header> headers;  ///< lower-case names, in order
   std::string body;
   /// First value of a header (`name` lower-case), empty when absent.

@@ -28,8 +28,8 @@ struct handler_env {
   const config::settings& settings;
   pool::pool_manager& pools;
   upstream::client& upstream;
-  prompt_log* prompts = nullptr;       ///< PROMPT_LOG_MODE sink (null: none)
-  admin_control* admin = nullptr;      ///< null: admin API unavailable
+  prompt_log* prompts = nullptr;          ///< PROMPT_LOG_MODE sink (null: none)
+  admin_control* admin = nullptr;         ///< null: admin API unavailable
   auth::token_manager* tokens = nullptr;  ///< OAuth credentials (null: OAuth types unusable)
 };
 
@@ -41,7 +41,7 @@ struct access_record {
   int status = 0;        ///< status sent to the client
   int attempts = 0;      ///< upstream attempts made
   std::chrono::microseconds upstream_latency{-1};  ///< send -> upstream header (last attempt)
-  std::string error;     ///< short reason of a failure (no secrets)
+  std::string error;                               ///< short reason of a failure (no secrets)
 };
 
 /// Serves one request: routing, authentication, provider choice, instance selection with

@@ -10,16 +10,16 @@ namespace aiclient::server {
 
 /// The endpoints the gateway serves.
 enum class endpoint {
-  chat_completions,      ///< POST /v1/chat/completions (OpenAI)
-  messages,              ///< POST /v1/messages (Anthropic)
-  count_tokens,          ///< POST /v1/messages/count_tokens (Anthropic)
-  models,                ///< GET /v1/models (OpenAI, or Anthropic with anthropic-version)
-  gemini_generate,       ///< POST /v1beta/models/{model}:generateContent
-  gemini_stream,         ///< POST /v1beta/models/{model}:streamGenerateContent
-  gemini_models,         ///< GET /v1beta/models
-  health,                ///< GET /health
-  provider_health,       ///< GET /provider_health (pool state, no secrets)
-  admin,                 ///< /admin/... (ADMIN_API_KEY)
+  chat_completions,  ///< POST /v1/chat/completions (OpenAI)
+  messages,          ///< POST /v1/messages (Anthropic)
+  count_tokens,      ///< POST /v1/messages/count_tokens (Anthropic)
+  models,            ///< GET /v1/models (OpenAI, or Anthropic with anthropic-version)
+  gemini_generate,   ///< POST /v1beta/models/{model}:generateContent
+  gemini_stream,     ///< POST /v1beta/models/{model}:streamGenerateContent
+  gemini_models,     ///< GET /v1beta/models
+  health,            ///< GET /health
+  provider_health,   ///< GET /provider_health (pool state, no secrets)
+  admin,             ///< /admin/... (ADMIN_API_KEY)
   unknown
 };
 

@@ -2,8 +2,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <string>
 #include <memory>
+#include <string>
 
 #include "aiclient/config/settings.hpp"
 #include "aiclient/pool/pool_file.hpp"

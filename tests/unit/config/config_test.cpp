@@ -560,7 +560,6 @@ TEST_F(ConfigTest, ShippedExampleConfigIsValid) {
   EXPECT_FALSE(s.required_api_key.empty());
 }
 
-
 // --- pools: health checks, persistence, admin, fallback chain ---
 
 TEST_F(ConfigTest, PoolKeysFromFileAndCommandLine) {
@@ -584,20 +583,23 @@ TEST_F(ConfigTest, PoolKeysFromFileAndCommandLine) {
 }
 
 TEST_F(ConfigTest, FallbackChainIsValidated) {
-  EXPECT_THAT(file_error(R"({"providerFallbackChain": ["x"]})"), HasSubstr("providerFallbackChain"));
+  EXPECT_THAT(file_error(R"({"providerFallbackChain": ["x"]})"),
+              HasSubstr("providerFallbackChain"));
   EXPECT_THAT(file_error(R"({"providerFallbackChain": {"openai-custom": "claude-custom"}})"),
               HasSubstr("expected an object of arrays"));
   EXPECT_THAT(file_error(R"({"providerFallbackChain": {"openai-custom": ["nope"]}})"),
               HasSubstr("unknown provider type \"nope\""));
   EXPECT_THAT(file_error(R"({"providerFallbackChain": {"nope": ["mock"]}})"),
               HasSubstr("unknown provider type \"nope\""));
-  EXPECT_THAT(file_error(R"({"providerFallbackChain": {"mock": ["mock"]}})"), HasSubstr("names itself"));
+  EXPECT_THAT(file_error(R"({"providerFallbackChain": {"mock": ["mock"]}})"),
+              HasSubstr("names itself"));
 }
 
 TEST_F(ConfigTest, PoolSaveTimingsMustBeConsistent) {
   EXPECT_THAT(error_of({"--pool-save-debounce-ms", "5000", "--pool-save-max-wait-ms", "1000"}),
               HasSubstr("POOL_SAVE_MAX_WAIT_MS"));
-  EXPECT_THAT(error_of({"--health-check-interval-ms", "5"}), HasSubstr("--health-check-interval-ms: 5 is out of range"));
+  EXPECT_THAT(error_of({"--health-check-interval-ms", "5"}),
+              HasSubstr("--health-check-interval-ms: 5 is out of range"));
 }
 
 }  // namespace

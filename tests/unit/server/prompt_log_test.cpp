@@ -11,7 +11,8 @@ namespace aiclient::server {
 namespace {
 
 TEST(prompt_log, file_mode_appends_bodies_from_a_background_thread) {
-  const auto dir = std::filesystem::temp_directory_path() / ("aiclient-prompt-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("aiclient-prompt-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string base = (dir / "prompts").string();
   {
@@ -28,7 +29,8 @@ TEST(prompt_log, file_mode_appends_bodies_from_a_background_thread) {
     ss << in.rdbuf();
     content += ss.str();
   }
-  EXPECT_NE(content.find("[req1] openai-custom /v1/chat/completions\n{\"messages\":[\"first\"]}"), std::string::npos)
+  EXPECT_NE(content.find("[req1] openai-custom /v1/chat/completions\n{\"messages\":[\"first\"]}"),
+            std::string::npos)
       << content;
   EXPECT_LT(content.find("req1"), content.find("req2"));
   std::filesystem::remove_all(dir);
