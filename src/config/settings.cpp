@@ -177,7 +177,7 @@ std::string check_proxy_url(const std::string& v) {
 
 // The table. Bounds are wide: they catch typos (a timeout in seconds where ms are expected is
 // still accepted, a negative one or one of a year is not), not taste.
-const std::array<field, 42> table = {{
+const std::array<field, 50> table = {{
     // --- server ---
     {"HOST",
      "--host",
@@ -678,6 +678,22 @@ const std::array<field, 42> table = {{
      false,
      get_integer<&settings::rate_limit_cooldown_max_ms>,
      set_integer<&settings::rate_limit_cooldown_max_ms>},
+    {"GEMINI_OAUTH_CLIENT_ID", "--gemini-oauth-client-id", "OAuth", "Gemini CLI OAuth client id (default: Gemini CLI's public one)", field_kind::text, 0, 0, {}, true,
+     false, get_text<&settings::gemini_oauth_client_id>, set_text<&settings::gemini_oauth_client_id>},
+    {"GEMINI_OAUTH_CLIENT_SECRET", "--gemini-oauth-client-secret", "OAuth", "Gemini CLI's public installed-app client secret (needed to refresh tokens)", field_kind::text, 0, 0, {}, true,
+     true, get_text<&settings::gemini_oauth_client_secret>, set_text<&settings::gemini_oauth_client_secret>},
+    {"GEMINI_TOKEN_URL", "--gemini-token-url", "OAuth", "Google token endpoint (default https://oauth2.googleapis.com/token)", field_kind::text, 0, 0, {}, true,
+     false, get_text<&settings::gemini_token_url>, set_text<&settings::gemini_token_url>},
+    {"GEMINI_CODE_ASSIST_BASE", "--gemini-code-assist-base", "OAuth", "Code Assist API base (default https://cloudcode-pa.googleapis.com/v1internal)", field_kind::text, 0, 0, {}, true,
+     false, get_text<&settings::gemini_code_assist_base>, set_text<&settings::gemini_code_assist_base>},
+    {"QWEN_TOKEN_URL", "--qwen-token-url", "OAuth", "Qwen token endpoint (default https://chat.qwen.ai/api/v1/oauth2/token)", field_kind::text, 0, 0, {}, true,
+     false, get_text<&settings::qwen_token_url>, set_text<&settings::qwen_token_url>},
+    {"KIRO_REFRESH_URL", "--kiro-refresh-url", "OAuth", "Kiro social refresh endpoint ({region} replaced)", field_kind::text, 0, 0, {}, true,
+     false, get_text<&settings::kiro_refresh_url>, set_text<&settings::kiro_refresh_url>},
+    {"KIRO_IDC_TOKEN_URL", "--kiro-idc-token-url", "OAuth", "Kiro IdC token endpoint ({region} replaced)", field_kind::text, 0, 0, {}, true,
+     false, get_text<&settings::kiro_idc_token_url>, set_text<&settings::kiro_idc_token_url>},
+    {"KIRO_BASE_URL", "--kiro-base-url", "OAuth", "Kiro API base (default https://q.{region}.amazonaws.com)", field_kind::text, 0, 0, {}, true,
+     false, get_text<&settings::kiro_base_url>, set_text<&settings::kiro_base_url>},
 }};
 
 }  // namespace

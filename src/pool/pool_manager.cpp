@@ -275,10 +275,12 @@ void pool_manager::report(std::string_view type, std::string_view uuid, const ou
       st.rate_limit_streak = 0;
       break;
     case outcome::kind::failure:
+    case outcome::kind::fatal:
       if (st.error_count < std::numeric_limits<int>::max()) ++st.error_count;
       st.last_error_time = now;
       st.last_error_message = one_line(o.message, "request failed");
-      if (st.error_count >= impl_->opts.max_error_count) st.is_healthy = false;
+      if (st.error_count >= impl_->opts.max_error_count || o.what == outcome::kind::fatal)
+        st.is_healthy = false;
       break;
     case outcome::kind::rate_limited: {
       using std::chrono::seconds;

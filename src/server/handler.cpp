@@ -811,7 +811,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         }
         if (!tr.tok) {
           env.pools.report(type, inst.uuid,
-                           {pool::outcome::kind::failure, "credentials: " + tr.error, {}});
+                           {tr.permanent ? pool::outcome::kind::fatal : pool::outcome::kind::failure,
+                            "credentials: " + tr.error, {}});
           last = failed_attempt{
               502, type + " credentials of instance " + inst.uuid + ": " + tr.error, {}, {}, false};
           rec.error = "credentials";
@@ -922,7 +923,10 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         }
         kiro_decoding = built.decoding(model);
         std::string base = inst.field("KIRO_BASE_URL");
-        if (base.empty()) base = "https://q." + kiro_facts["region"] + ".amazonaws.com";
+        if (base.empty()) base = env.settings.kiro_base_url;
+        if (base.empty()) base = "https://q.{region}.amazonaws.com";
+        if (const auto at = base.find("{region}"); at != std::string::npos)
+          base.replace(at, 8, kiro_facts["region"]);
         auto u = upstream::url::parse(base + "/generateAssistantResponse");
         if (!u) {
           last = failed_attempt{502,

@@ -425,7 +425,18 @@ server::server(config::settings s, pool::pools p) : impl_(std::make_unique<impl>
     ao.refresh_timer = i.settings.cron_refresh_token;
     ao.ca_file = i.settings.upstream_ca_file;
     ao.proxy_url = i.settings.proxy_url;
-    i.tokens = std::make_unique<auth::token_manager>(auth::endpoints{}, ao);
+    auth::endpoints ep;
+    const auto take = [](std::string& field, const std::string& configured) {
+      if (!configured.empty()) field = configured;
+    };
+    take(ep.gemini_client_id, i.settings.gemini_oauth_client_id);
+    take(ep.gemini_client_secret, i.settings.gemini_oauth_client_secret);
+    take(ep.gemini_token_url, i.settings.gemini_token_url);
+    take(ep.gemini_code_assist_base, i.settings.gemini_code_assist_base);
+    take(ep.qwen_token_url, i.settings.qwen_token_url);
+    take(ep.kiro_social_refresh_url, i.settings.kiro_refresh_url);
+    take(ep.kiro_idc_token_url, i.settings.kiro_idc_token_url);
+    i.tokens = std::make_unique<auth::token_manager>(ep, ao);
   }
   if (!i.settings.provider_pools_file.empty()) {
     util::debounced_saver::options so;
@@ -562,7 +573,7 @@ void server::start() {
       },
       [&s](const pool::instance& inst, const std::string& error, bool permanent) {
         s.manager->report(inst.type, inst.uuid,
-                          {pool::outcome::kind::failure,
+                          {permanent ? pool::outcome::kind::fatal : pool::outcome::kind::failure,
                            std::string(permanent ? "login expired: " : "token refresh: ") + error,
                            {}});
       });

@@ -144,6 +144,11 @@ TEST(oauth_qwen, a_failed_refresh_fails_over_with_a_clear_error) {
   EXPECT_NE(msg.find("qwen-1"), std::string::npos) << msg;
   EXPECT_EQ(msg.find("refresh-1"), std::string::npos) << "no secret in the message";
   EXPECT_EQ(acc.api.requests().size(), 0u);
+  // A dead login takes the instance out at once, with the reason.
+  auto h = json::parse(http_request(srv.port(), "GET", "/provider_health", {}, "").body);
+  const auto& inst = h["providers"]["openai-qwen-oauth"]["instances"][0];
+  EXPECT_FALSE(inst["isHealthy"]);
+  EXPECT_NE(inst["lastErrorMessage"].get<std::string>().find("invalid_grant"), std::string::npos);
 }
 
 }  // namespace

@@ -82,6 +82,16 @@ struct settings {
   /// instance or every attempt on it failed.
   std::map<std::string, std::vector<std::string>> provider_fallback_chain;
 
+  // --- OAuth endpoints (empty: the real services; instances may override each one) ---
+  std::string gemini_oauth_client_id;      ///< GEMINI_OAUTH_CLIENT_ID
+  std::string gemini_oauth_client_secret;  ///< GEMINI_OAUTH_CLIENT_SECRET (secret)
+  std::string gemini_token_url;            ///< GEMINI_TOKEN_URL
+  std::string gemini_code_assist_base;     ///< GEMINI_CODE_ASSIST_BASE
+  std::string qwen_token_url;              ///< QWEN_TOKEN_URL
+  std::string kiro_refresh_url;            ///< KIRO_REFRESH_URL ({region} is replaced)
+  std::string kiro_idc_token_url;          ///< KIRO_IDC_TOKEN_URL ({region} is replaced)
+  std::string kiro_base_url;               ///< KIRO_BASE_URL ({region} is replaced)
+
   /// Which config file was read (empty when none).
   std::string config_file;
 };

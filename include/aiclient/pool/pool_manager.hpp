@@ -33,7 +33,8 @@ struct outcome {
     success,       ///< answered (2xx)
     failure,       ///< connect error, timeout, 5xx, 401/403 not cured by a token refresh
     rate_limited,  ///< 429
-    client_error   ///< 400/404/413/422...: the client's own fault, not the instance's
+    client_error,  ///< 400/404/413/422...: the client's own fault, not the instance's
+    fatal          ///< unusable until an operator acts (e.g. a dead OAuth login): unhealthy now
   };
   kind what = kind::success;
   std::string message;                              ///< for failures: short, no secrets

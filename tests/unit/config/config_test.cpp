@@ -595,6 +595,16 @@ TEST_F(ConfigTest, FallbackChainIsValidated) {
               HasSubstr("names itself"));
 }
 
+TEST_F(ConfigTest, OAuthEndpointsFromFile) {
+  const auto path = write("c.json", R"({"GEMINI_OAUTH_CLIENT_SECRET": "public-secret-value",
+    "QWEN_TOKEN_URL": "http://127.0.0.1:9/token", "KIRO_BASE_URL": "https://q.{region}.example"})");
+  const settings s = run({"--config", path});
+  EXPECT_EQ(s.gemini_oauth_client_secret, "public-secret-value");
+  EXPECT_EQ(s.qwen_token_url, "http://127.0.0.1:9/token");
+  EXPECT_EQ(s.kiro_base_url, "https://q.{region}.example");
+  EXPECT_EQ(run({}).gemini_token_url, "") << "empty: the real service";
+}
+
 TEST_F(ConfigTest, PoolSaveTimingsMustBeConsistent) {
   EXPECT_THAT(error_of({"--pool-save-debounce-ms", "5000", "--pool-save-max-wait-ms", "1000"}),
               HasSubstr("POOL_SAVE_MAX_WAIT_MS"));

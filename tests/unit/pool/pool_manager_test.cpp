@@ -666,3 +666,20 @@ TEST(pool_manager, hand_built_pools_without_a_document_serialize) {
 
 }  // namespace
 }  // namespace aiclient::pool
+
+namespace aiclient::pool {
+namespace {
+TEST(pool_manager_fatal, a_fatal_outcome_marks_unhealthy_at_once) {
+  auto p = parse_pools(R"({"openai-custom":[{"OPENAI_API_KEY":"k","OPENAI_BASE_URL":"https://a/v1","uuid":"a"},
+      {"OPENAI_API_KEY":"k","OPENAI_BASE_URL":"https://b/v1","uuid":"b"}]})",
+                       "pools.json");
+  pool_manager m(std::move(p));
+  m.report("openai-custom", "a", {outcome::kind::fatal, "login expired", {}});
+  const auto a = m.find("openai-custom", "a");
+  ASSERT_TRUE(a);
+  EXPECT_FALSE(a->state.is_healthy);
+  EXPECT_EQ(a->state.last_error_message, "login expired");
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(m.pick("openai-custom", "").inst->uuid, "b");
+}
+}  // namespace
+}  // namespace aiclient::pool
