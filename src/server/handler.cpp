@@ -810,9 +810,11 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
           co_return;
         }
         if (!tr.tok) {
-          env.pools.report(type, inst.uuid,
-                           {tr.permanent ? pool::outcome::kind::fatal : pool::outcome::kind::failure,
-                            "credentials: " + tr.error, {}});
+          env.pools.report(
+              type, inst.uuid,
+              {tr.permanent ? pool::outcome::kind::fatal : pool::outcome::kind::failure,
+               "credentials: " + tr.error,
+               {}});
           last = failed_attempt{
               502, type + " credentials of instance " + inst.uuid + ": " + tr.error, {}, {}, false};
           rec.error = "credentials";

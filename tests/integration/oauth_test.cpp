@@ -7,6 +7,7 @@
 #include <atomic>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "harness.hpp"
 #include "support/fake_upstream.hpp"
@@ -111,6 +112,24 @@ TEST(oauth_qwen, an_expired_token_is_refreshed_before_use_and_written_back) {
   ASSERT_EQ(c.status, 200) << c.body;
   EXPECT_EQ(json::parse(c.body)["content"][0]["text"], "qwen says hi");
   EXPECT_EQ(acc.issued.load(), 1) << "the token is reused while valid";
+}
+
+TEST(oauth_qwen, concurrent_requests_wait_for_one_refresh) {
+  qwen_account acc(now_ms() - 60000);
+  auto s = test_settings("openai-qwen-oauth");
+  s.threads = 2;
+  running_server srv(s, acc.pools());
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 12; ++i)
+    clients.emplace_back([&] {
+      if (http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat).status == 200) ++ok;
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 12);
+  EXPECT_EQ(acc.issued.load(), 1) << "one refresh for all the waiting requests";
+  for (const auto& r : acc.api.requests())
+    EXPECT_EQ(r.headers.at("authorization"), "Bearer new-token-1");
 }
 
 TEST(oauth_qwen, a_401_refreshes_the_token_and_retries_once) {

@@ -670,9 +670,10 @@ TEST(pool_manager, hand_built_pools_without_a_document_serialize) {
 namespace aiclient::pool {
 namespace {
 TEST(pool_manager_fatal, a_fatal_outcome_marks_unhealthy_at_once) {
-  auto p = parse_pools(R"({"openai-custom":[{"OPENAI_API_KEY":"k","OPENAI_BASE_URL":"https://a/v1","uuid":"a"},
+  auto p = parse_pools(
+      R"({"openai-custom":[{"OPENAI_API_KEY":"k","OPENAI_BASE_URL":"https://a/v1","uuid":"a"},
       {"OPENAI_API_KEY":"k","OPENAI_BASE_URL":"https://b/v1","uuid":"b"}]})",
-                       "pools.json");
+      "pools.json");
   pool_manager m(std::move(p));
   m.report("openai-custom", "a", {outcome::kind::fatal, "login expired", {}});
   const auto a = m.find("openai-custom", "a");
