@@ -5,7 +5,8 @@
 #
 #   bench/run.sh [--quick] [--skip-micro] [harness options: --rounds N --duration S
 #                 --only small-pass,stream --slow-seconds S --slow-clients N --keep]
-#   bench/run.sh --profile perf --only small-pass      # profile the gateway on one scenario
+#   bench/run.sh --profile callgrind|strace|perf --rounds 1 --only small-pass
+#       profiles the gateway and the nginx hop on the scenarios given (build/bench/profile-*.txt)
 #
 # Environment: AICLIENT_BENCH_BUILD_DIR (default build/bench), BENCH_PORT_BASE (default 18100:
 # ports base+1..base+4 on 127.0.0.1).
@@ -19,15 +20,19 @@ for a in "$@"; do
   case "$a" in
     --quick) quick=1; harness_args+=("$a") ;;
     --skip-micro) micro=0 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) harness_args+=("$a") ;;
   esac
 done
+setup_args=()
 for a in "${harness_args[@]+"${harness_args[@]}"}"; do
-  [[ "$a" == "--profile" ]] && micro=0
+  if [[ "$a" == "--profile" ]]; then
+    micro=0
+    setup_args=(--profile)
+  fi
 done
 
-bench/setup.sh
+bench/setup.sh "${setup_args[@]+"${setup_args[@]}"}"
 
 build_dir=${AICLIENT_BENCH_BUILD_DIR:-build/bench}
 if [[ ! -f "$build_dir/build.ninja" ]] || ! grep -q '^AICLIENT_BUILD_BENCH:.*=ON' "$build_dir/CMakeCache.txt"; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the benchmarks need on Debian 12, only what is missing: the project's build
 # packages (scripts/setup.sh), nginx, wrk, Google Benchmark, Node.js and curl.
-# bench/setup.sh --profile also installs linux-perf and valgrind.
+# bench/setup.sh --profile also installs linux-perf, valgrind and strace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -10,7 +10,7 @@ packages=(wrk libbenchmark-dev curl)
 command -v nginx >/dev/null || packages+=(nginx-light)
 command -v node >/dev/null || packages+=(nodejs)
 if [[ "${1:-}" == "--profile" ]]; then
-  packages+=(valgrind)
+  packages+=(valgrind strace)
   command -v perf >/dev/null || packages+=(linux-perf)
 fi
 
