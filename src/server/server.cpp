@@ -301,6 +301,10 @@ awaitable<void> session::run() {
     }
     parser.body_limit(cfg.max_body_bytes);
     if (!parser.is_done()) {
+      // Room for the whole body up front: Beast then reads it in large pieces instead of
+      // growing the buffer 512 bytes at a time (bench: 244 reads for a 115 KB body).
+      if (const auto cl = parser.content_length(); cl && *cl > 0)
+        buf_.reserve(buf_.size() + static_cast<std::size_t>(*cl));
       if (beast::iequals(hdr[http::field::expect], "100-continue")) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         stream_.expires_after(milliseconds(cfg.write_timeout_ms));
@@ -369,6 +373,8 @@ awaitable<void> session::run() {
         total.count() / 1000.0, bytes_in, bytes_, rec.error.empty() ? "" : " error=", rec.error);
 
     if (client_gone || write_failed_ || !keep_alive_) break;
+    // An idle keep-alive connection does not keep a large request's buffer.
+    if (buf_.capacity() > 64 * 1024 && buf_.size() < 64 * 1024) buf_.shrink_to_fit();
   }
 
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);

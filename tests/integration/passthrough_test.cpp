@@ -377,3 +377,24 @@ TEST(mock, answers_every_protocol_streaming_and_not) {
 
 }  // namespace
 }  // namespace aiclient::testing
+
+namespace aiclient::testing {
+namespace {
+TEST(client_side, a_large_body_reaches_the_upstream_byte_for_byte) {
+  fake_upstream up;
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  std::string body = R"({"model":"m","messages":[{"role":"user","content":")";
+  for (int i = 0; body.size() < 3 * 1024 * 1024; ++i) body += "word" + std::to_string(i) + " ";
+  body += R"("}]})";
+  for (int round = 0; round < 2; ++round) {  // twice on one server: the buffer is reused
+    auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {}, body);
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  const auto reqs = up.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].body, body);
+  EXPECT_EQ(reqs[1].body, body);
+}
+}  // namespace
+}  // namespace aiclient::testing
