@@ -52,8 +52,7 @@ std::string join_path(std::string_view base_path, std::string_view suffix) {
 
 }  // namespace
 
-std::optional<upstream::request> build_passthrough(const pool::instance& inst,
-                                                   const passthrough_input& in,
+std::optional<upstream::request> build_passthrough(const pool::instance& inst, passthrough_input in,
                                                    std::string* error) {
   const auto proto = native_protocol(inst.type);
   auto base = upstream::url::parse(inst.base_url);
@@ -94,7 +93,7 @@ std::optional<upstream::request> build_passthrough(const pool::instance& inst,
     req.headers.emplace_back("anthropic-version", "2023-06-01");
   if (req.method == "POST") {
     req.headers.emplace_back("content-type", "application/json");
-    req.body = in.body;
+    req.body = std::move(in.body);
   }
   req.headers.emplace_back("accept", "application/json, text/event-stream");
   if (inst.type == "openai-qwen-oauth") {

@@ -122,17 +122,23 @@ std::string health_json() {
          std::to_string(now) + "}";
 }
 
+// Upstream response headers passed on to the client.
+std::vector<header> relayed_headers(upstream::response& resp) {
+  std::vector<header> headers;
+  for (auto& [name, value] : resp.headers()) {
+    std::string lname = util::to_lower(name);
+    if (relayable_header(lname)) headers.emplace_back(std::move(lname), std::move(value));
+  }
+  return headers;
+}
+
 // Relays a successful (2xx) upstream answer to the client. Returns false when the upstream
 // broke off mid-way (an in-band error event was sent), true otherwise.
 awaitable<bool> relay_success(handler_env& env, upstream::response& resp, wire_protocol proto,
                               const std::string& provider, client_channel& ch, access_record& rec) {
   const int status = resp.status();
   auto& token = ch.disconnect_token();
-  std::vector<header> headers;
-  for (auto& [name, value] : resp.headers()) {
-    std::string lname = util::to_lower(name);
-    if (relayable_header(lname)) headers.emplace_back(std::move(lname), std::move(value));
-  }
+  std::vector<header> headers = relayed_headers(resp);
   const bool event_stream =
       util::istarts_with(resp.header_value("content-type"), "text/event-stream");
   rec.status = status;
@@ -502,15 +508,6 @@ std::chrono::milliseconds backoff_delay(int base_ms, int attempt) {
       static_cast<std::int64_t>(std::min(base * jitter(rng), 30000.0)));
 }
 
-std::vector<header> relayed_headers(upstream::response& resp) {
-  std::vector<header> headers;
-  for (auto& [name, value] : resp.headers()) {
-    std::string lname = util::to_lower(name);
-    if (relayable_header(lname)) headers.emplace_back(std::move(lname), std::move(value));
-  }
-  return headers;
-}
-
 // Google RPC errors carry RetryInfo {"retryDelay":"0.539s"} (or "539ms").
 std::optional<std::chrono::seconds> google_retry_delay(std::string_view body) {
   const auto key = body.find("\"retryDelay\"");
@@ -684,7 +681,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
 
   std::optional<failed_attempt> last;
   std::optional<pool::pick_result> first_no_pick;
-  int attempt = 0;
+  int total_attempts = 0;
   auto& token = ch.disconnect_token();
   for (const std::string& type : chain) {
     if (!can_serve(type)) {
@@ -754,6 +751,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
     std::shared_ptr<const pool::instance> reuse;  // the same instance again, after a 401
     bool auth_retried = false;
     bool force_refresh = false;
+    // Each type of the chain gets its own REQUEST_MAX_RETRIES budget.
+    int attempt = 0;
     while (attempt <= env.settings.request_max_retries || reuse) {
       if (attempt > 0 && !reuse) {
         asio::steady_timer timer(co_await asio::this_coro::executor,
@@ -786,9 +785,10 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       }
       if (!auth_retry) {
         ++attempt;
+        ++total_attempts;
         tried.push_back(pick.inst->uuid);
       }
-      rec.attempts = attempt;
+      rec.attempts = total_attempts;
       const pool::instance& inst = *pick.inst;
       rec.instance = inst.uuid;
 
@@ -840,6 +840,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
               : r.ep == endpoint::count_tokens ? provider::operation::count_tokens
                                                : provider::operation::generate;
       // Gemini's query (alt=sse, key=) is not for other protocols' upstreams.
+      const provider::operation op = in.op;  // `in` is moved into the upstream request below
       in.query = r.proto == wire_protocol::gemini ? std::string_view() : req.query;
       in.client_headers = &req.headers;
       in.body = convert ? upstream_body : body;
@@ -946,7 +947,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         k.body = std::move(built.body);
         upstream_req = std::move(k);
       } else {
-        upstream_req = provider::build_passthrough(*target, in, &err);
+        upstream_req = provider::build_passthrough(*target, std::move(in), &err);
       }
       if (!upstream_req) {
         env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, err, {}});
@@ -986,7 +987,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
           complete = co_await relay_code_assist(env, resp, so, type, ch, rec);
         } else if (!convert) {
           complete = co_await relay_success(env, resp, r.proto, type, ch, rec);
-        } else if (in.op == provider::operation::list_models) {
+        } else if (op == provider::operation::list_models) {
           auto [f, list] = co_await resp.read_all(env.settings.upstream_max_response_bytes);
           auto converted = f == upstream::failure::none
                                ? protocol::convert_models(native, r.proto, list)

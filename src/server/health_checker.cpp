@@ -40,7 +40,7 @@ awaitable<std::pair<bool, std::string>> probe(upstream::client& client,
               R"(,"max_tokens":1,"messages":[{"role":"user","content":"ping"}]})";
   }
   std::string err;
-  auto req = provider::build_passthrough(*inst, in, &err);
+  auto req = provider::build_passthrough(*inst, std::move(in), &err);
   if (!req) co_return std::pair{false, err};
 
   // The timeout cancels the exchange through its token.

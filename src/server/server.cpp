@@ -366,11 +366,12 @@ awaitable<void> session::run() {
         std::chrono::steady_clock::now() - t0);
     spdlog::info(
         "[{}] {} {} route={} provider={} instance={} status={} upstream_ms={:.1f} total_ms={:.1f} "
-        "in={} out={}{}{}",
+        "attempts={} in={} out={}{}{}",
         request_id_, req.method, req.path, rec.route, rec.provider.empty() ? "-" : rec.provider,
         rec.instance.empty() ? "-" : rec.instance, client_gone && !started_ ? 499 : rec.status,
         rec.upstream_latency.count() < 0 ? 0.0 : rec.upstream_latency.count() / 1000.0,
-        total.count() / 1000.0, bytes_in, bytes_, rec.error.empty() ? "" : " error=", rec.error);
+        total.count() / 1000.0, rec.attempts, bytes_in, bytes_,
+        rec.error.empty() ? "" : " error=", rec.error);
 
     if (client_gone || write_failed_ || !keep_alive_) break;
     // An idle keep-alive connection does not keep a large request's buffer.

@@ -285,6 +285,37 @@ TEST(pools, admin_api_disables_resets_checks_and_masks_credentials) {
   EXPECT_EQ(
       http_request(srv.port(), "POST", "/admin/pools/openai-custom/nope/reset", admin, "").status,
       404);
+  auto reload = http_request(srv.port(), "POST", "/admin/reload", admin, "");
+  EXPECT_EQ(reload.status, 200) << reload.body;
+  EXPECT_EQ(http_request(srv.port(), "POST", "/admin/reload", {}, "").status, 401);
+}
+
+TEST(pools, the_fallback_chain_serves_when_a_type_has_nothing_eligible) {
+  three_accounts acc;
+  fake_upstream claude;
+  claude.set_handler([](const recorded_request&) {
+    return json_answer(
+        R"({"id":"msg_f","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"from the fallback"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":3}})");
+  });
+  auto s = acc.settings();
+  s.health_check_enabled = false;
+  s.request_max_retries = 2;
+  s.provider_fallback_chain["openai-custom"] = {"claude-custom"};
+  auto pools = acc.pools();
+  pool::instance c;
+  c.type = "claude-custom";
+  c.uuid = "claude-fallback";
+  c.base_url = claude.base_url();
+  c.api_key = "sk-ant-x";
+  pools.by_type["claude-custom"].push_back(c);
+  running_server srv(s, std::move(pools));
+  for (int i = 0; i < 3; ++i) acc.fail_status[i] = 500;
+  // Every openai-custom attempt fails: the client still gets an answer, from claude-custom,
+  // converted into its own protocol.
+  auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat_body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["choices"][0]["message"]["content"], "from the fallback");
+  EXPECT_EQ(claude.requests().size(), 1u);
 }
 
 TEST(pools, reload_picks_up_an_added_instance_and_rejects_a_broken_file) {
