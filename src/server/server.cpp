@@ -1,9 +1,9 @@
 #include "aiclient/server/server.hpp"
 
-#include <sys/socket.h>
-
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <list>
 #include <mutex>
@@ -126,20 +126,22 @@ class session final : public client_channel {
   struct watch_state {
     upstream::cancel_token token;
     bool done = false;
-    int fd = -1;
+    char peek = 0;
   };
   void arm_watch(std::shared_ptr<watch_state> st);
   void finish_watch();
 
   awaitable<bool> write_simple_error(protocol::wire_protocol proto, int status,
                                      std::string_view msg);
-  template <class Message>
-  void set_common(Message& m, std::vector<header>& headers);
+  void append_head(std::string& out, int status, const std::vector<header>& headers,
+                   std::string_view framing);
+  awaitable<bool> write_out(std::string_view extra);
 
   server::impl& s_;
   worker& w_;
   beast::tcp_stream stream_;
   beast::flat_buffer buf_;
+  std::string out_;  // the head (or chunk) being written; its capacity is kept
   std::shared_ptr<watch_state> watch_ = std::make_shared<watch_state>();
   std::string request_id_;
   bool keep_alive_ = true;
@@ -149,72 +151,108 @@ class session final : public client_channel {
   std::uint64_t bytes_ = 0;
 };
 
-template <class Message>
-void session::set_common(Message& m, std::vector<header>& headers) {
-  for (auto& [name, value] : headers) m.set(name, value);
-  m.set(http::field::server, "aiclient-server");
-  m.set("x-request-id", request_id_);
-  m.keep_alive(keep_alive_ && !s_.draining.load());
+// Appends the status line and header block of a response to `out`; the handlers' headers are
+// their own or a whitelist of the upstream's, and fields with a line break are dropped anyway.
+void session::append_head(std::string& out, int status, const std::vector<header>& headers,
+                          std::string_view framing) {
+  const bool keep = keep_alive_ && !s_.draining.load();
+  if (!keep) keep_alive_ = false;
+  out.append("HTTP/1.1 ");
+  out.append(std::to_string(status));
+  out.push_back(' ');
+  const auto reason = http::obsolete_reason(static_cast<http::status>(status));
+  out.append(reason.data(), reason.size());
+  out.append("\r\n");
+  for (const auto& [name, value] : headers) {
+    if (name.find_first_of("\r\n:") != std::string::npos ||
+        value.find_first_of("\r\n") != std::string::npos || beast::iequals(name, "server") ||
+        beast::iequals(name, "connection") || beast::iequals(name, "content-length") ||
+        beast::iequals(name, "transfer-encoding")) {
+      continue;
+    }
+    out.append(name);
+    out.append(": ");
+    out.append(value);
+    out.append("\r\n");
+  }
+  out.append("server: aiclient-server\r\nx-request-id: ");
+  out.append(request_id_);
+  out.append(keep ? "\r\n" : "\r\nconnection: close\r\n");
+  out.append(framing);
+  out.append("\r\n");
+}
+
+awaitable<bool> session::write_out(std::string_view extra) {
+  stream_.expires_after(milliseconds(s_.settings.write_timeout_ms));
+  const std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
+                                               asio::buffer(extra.data(), extra.size())};
+  auto [ec, n] = co_await asio::async_write(stream_, bufs, use_tuple);
+  out_.clear();
+  if (ec) write_failed_ = true;
+  co_return !ec;
 }
 
 awaitable<bool> session::send_response(int status, std::vector<header> headers, std::string body) {
   if (write_failed_ || started_) co_return false;
   started_ = true;
-  http::response<http::string_body> res{static_cast<http::status>(status), 11};
-  set_common(res, headers);
   bytes_ += body.size();
-  res.body() = std::move(body);
-  res.prepare_payload();
-  if (!res.keep_alive()) keep_alive_ = false;
-  stream_.expires_after(milliseconds(s_.settings.write_timeout_ms));
-  auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
-  if (ec) write_failed_ = true;
-  co_return !ec;
+  std::string framing = "content-length: " + std::to_string(body.size()) + "\r\n";
+  out_.clear();
+  append_head(out_, status, headers, framing);
+  if (body.size() <= 4096) {  // one buffer for small answers, a gather write for large ones
+    out_.append(body);
+    co_return co_await write_out({});
+  }
+  co_return co_await write_out(body);
 }
 
 awaitable<bool> session::begin_stream(int status, std::vector<header> headers) {
   if (write_failed_ || started_) co_return false;
   started_ = true;
-  http::response<http::empty_body> res{static_cast<http::status>(status), 11};
-  set_common(res, headers);
-  res.chunked(true);
-  if (!res.keep_alive()) keep_alive_ = false;
-  http::response_serializer<http::empty_body> sr{res};
-  stream_.expires_after(milliseconds(s_.settings.write_timeout_ms));
-  auto [ec, n] = co_await http::async_write_header(stream_, sr, use_tuple);
-  if (ec) write_failed_ = true;
-  co_return !ec;
+  out_.clear();
+  append_head(out_, status, headers, "transfer-encoding: chunked\r\n");
+  co_return co_await write_out({});
 }
 
 awaitable<bool> session::send_chunk(std::string_view data) {
   if (write_failed_ || !started_) co_return false;
   if (data.empty()) co_return true;
   bytes_ += data.size();
+  char size_line[24];
+  const int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+  out_.assign(size_line, static_cast<std::size_t>(len));
+  if (data.size() <= 4096) {
+    out_.append(data);
+    out_.append("\r\n");
+    co_return co_await write_out({});
+  }
   stream_.expires_after(milliseconds(s_.settings.write_timeout_ms));
-  auto [ec, n] = co_await asio::async_write(
-      stream_, http::make_chunk(asio::const_buffer(data.data(), data.size())), use_tuple);
+  static constexpr std::string_view crlf = "\r\n";
+  const std::array<asio::const_buffer, 3> bufs{asio::buffer(out_),
+                                               asio::buffer(data.data(), data.size()),
+                                               asio::buffer(crlf.data(), crlf.size())};
+  auto [ec, n] = co_await asio::async_write(stream_, bufs, use_tuple);
+  out_.clear();
   if (ec) write_failed_ = true;
   co_return !ec;
 }
 
 awaitable<bool> session::end_stream() {
   if (write_failed_ || !started_) co_return false;
-  stream_.expires_after(milliseconds(s_.settings.write_timeout_ms));
-  auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), use_tuple);
-  if (ec) write_failed_ = true;
-  co_return !ec;
+  out_.assign("0\r\n\r\n");
+  co_return co_await write_out({});
 }
 
 void session::arm_watch(std::shared_ptr<watch_state> st) {
-  stream_.socket().async_wait(tcp::socket::wait_read, [st](const boost::system::error_code& ec) {
-    if (st->done || ec) return;
-    char c;
-    const auto n = ::recv(st->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      st->token.cancel();  // the client closed or reset the connection
-    }
-    // n > 0: the client sent more (pipelining); stop watching. EAGAIN: spurious, ignore.
-  });
+  // A peeking receive rather than async_wait: Asio queues it without an epoll_ctl (async_wait
+  // re-registers the descriptor every time), and it completes on EOF, a reset or new bytes.
+  stream_.socket().async_receive(
+      asio::buffer(&st->peek, 1), tcp::socket::message_peek,
+      [st](const boost::system::error_code& ec, std::size_t n) {
+        if (st->done || ec == asio::error::operation_aborted) return;
+        if (ec || n == 0) st->token.cancel();  // the client closed or reset the connection
+        // n > 0: the client sent more (pipelining); stop watching.
+      });
 }
 
 void session::finish_watch() {
@@ -332,7 +370,6 @@ awaitable<void> session::run() {
     const std::size_t bytes_in = req.body.size();
 
     watch_ = std::make_shared<watch_state>();
-    watch_->fd = stream_.socket().native_handle();
     arm_watch(watch_);
     stream_.expires_never();
 

@@ -41,10 +41,19 @@ using clock_type = std::chrono::steady_clock;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t piece_size = 16 * 1024;
 constexpr int max_interim_responses = 8;
+constexpr auto probe_after = std::chrono::seconds(1);
+/// Room reserved in each connection's read buffer: a small answer arrives in one read.
+constexpr std::size_t read_reserve = 8 * 1024;
 
 using tls_stream = ssl::stream<beast::tcp_stream>;
 using response_parser = http::response_parser<http::buffer_body>;
-using request_message = http::request<http::string_body>;
+
+/// A request ready for the wire: the serialized head and the body.
+struct wire_request {
+  std::string head;
+  std::string body;
+  bool is_head = false;  ///< a HEAD request: the response has no body
+};
 
 /// One connection to an upstream (or a tunnel through the proxy to it).
 struct connection {
@@ -127,7 +136,9 @@ struct pool_state {
         list.clear();
         break;
       }
-      if (!looks_alive(*c)) {
+      // The probe costs a system call: a connection used within the last second is taken
+      // as it is (if the upstream closed it meanwhile, send() retries once on a new one).
+      if (now - c->idle_since >= probe_after && !looks_alive(*c)) {
         c->close();
         continue;
       }
@@ -432,26 +443,28 @@ struct client::impl {
 
   static std::string user_agent() { return std::string("aiclient-server/") + AICLIENT_VERSION; }
 
-  /// Builds the request message; nullopt (with `error`) for an unsendable request.
-  std::optional<request_message> build(request& req, bool absolute_form, std::string& error) {
+  /// Serializes the request head (the body goes out as it is, in the same write); nullopt
+  /// (with `error`) for an unsendable request.
+  std::optional<wire_request> build(request& req, bool absolute_form, std::string& error) {
     if (!is_token(req.method)) {
       error = "invalid request method";
       return std::nullopt;
     }
-    request_message m;
-    m.version(11);
-    auto verb = http::string_to_verb(req.method);
-    if (verb == http::verb::unknown) {
-      m.method_string(req.method);
-    } else {
-      m.method(verb);
-    }
+    wire_request w;
+    w.is_head = req.method == "HEAD";
+    std::string& h = w.head;
+    h.reserve(256 + req.target.path.size());
+    h.append(req.method);
+    h.push_back(' ');
     if (absolute_form) {
-      m.target("http://" + req.target.authority() + req.target.path);
-    } else {
-      m.target(req.target.path);
+      h.append("http://");
+      h.append(req.target.authority());
     }
-    m.set(http::field::host, host_header(req.target));
+    h.append(req.target.path);
+    h.append(" HTTP/1.1\r\nHost: ");
+    h.append(host_header(req.target));
+    h.append("\r\n");
+    bool has_user_agent = false;
     for (const auto& [name, value] : req.headers) {
       if (util::iequals(name, "host") || util::iequals(name, "content-length") ||
           util::iequals(name, "transfer-encoding")) {
@@ -462,12 +475,28 @@ struct client::impl {
                      req.target.authority());
         continue;
       }
-      m.insert(name, value);
+      if (util::iequals(name, "user-agent")) has_user_agent = true;
+      h.append(name);
+      h.append(": ");
+      h.append(value);
+      h.append("\r\n");
     }
-    if (m.find(http::field::user_agent) == m.end()) m.set(http::field::user_agent, user_agent());
-    m.body() = std::move(req.body);
-    m.prepare_payload();
-    return m;
+    if (!has_user_agent) {
+      h.append("User-Agent: ");
+      h.append(user_agent());
+      h.append("\r\n");
+    }
+    // As Beast's prepare_payload did: a length whenever there is a body or the method
+    // expects one.
+    if (!req.body.empty() || req.method == "POST" || req.method == "PUT" ||
+        req.method == "PATCH") {
+      h.append("Content-Length: ");
+      h.append(std::to_string(req.body.size()));
+      h.append("\r\n");
+    }
+    h.append("\r\n");
+    w.body = std::move(req.body);
+    return w;
   }
 
   asio::awaitable<send_result> send(request req, cancel_token* cancel) {
@@ -489,7 +518,7 @@ struct client::impl {
     auto msg = build(req, via_proxy && !req.target.tls(), build_error);
     if (!msg) co_return send_result{nullptr, failure::protocol, build_error};
 
-    bool head = msg->method() == http::verb::head;
+    const bool head = msg->is_head;
     for (int attempt = 0; attempt < 2; ++attempt) {
       std::unique_ptr<connection> conn;
       if (attempt == 0) conn = pool->take(key);
@@ -531,6 +560,7 @@ struct client::impl {
     conn->key = key;
     conn->authority = target.authority();
     conn->plain.emplace(ex);
+    conn->buffer.reserve(read_reserve);
     auto watch = std::make_shared<resolve_watch>(ex);
     bool aborted = false;
     connection* raw = conn.get();
@@ -646,7 +676,7 @@ struct client::impl {
   }
 
   /// Writes the request and reads the response header (skipping 1xx interim responses).
-  asio::awaitable<exchange_result> exchange(connection& c, const request_message& msg, bool head,
+  asio::awaitable<exchange_result> exchange(connection& c, const wire_request& msg, bool head,
                                             cancel_token* cancel) {
     bool aborted = false;
     callback_guard guard(cancel, [&aborted, &c] {
@@ -659,8 +689,9 @@ struct client::impl {
     };
 
     c.tcp().expires_after(opts.first_byte_timeout);
+    const std::array<asio::const_buffer, 2> out{asio::buffer(msg.head), asio::buffer(msg.body)};
     auto [wec, wn] =
-        co_await with_stream(c, [&](auto& s) { return http::async_write(s, msg, use_tuple); });
+        co_await with_stream(c, [&](auto& s) { return asio::async_write(s, out, use_tuple); });
     if (aborted) co_return abort_result();
     if (wec) {
       failure f = wec == beast::error::timeout ? failure::first_byte_timeout : failure::closed;
