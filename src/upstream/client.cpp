@@ -322,6 +322,11 @@ class response_impl final : public response {
       co_return result{failure::aborted, {}};
     }
     if (error_ != failure::none) co_return result{error_, {}};
+    if (deferred_) {
+      spdlog::debug("upstream {}: body parse failed: {}", conn_->authority, deferred_.message());
+      fail(classify(deferred_, failure::idle_timeout));
+      co_return result{error_, {}};
+    }
     if (parser_->is_done()) co_return result{failure::none, {}};
 
     callback_guard guard(cancel_, [this] { abort(); });
@@ -354,12 +359,34 @@ class response_impl final : public response {
         }
         co_return result{f, {}};
       }
-      if (got > 0) co_return result{failure::none, std::string_view(piece_.data(), got)};
+      if (got > 0) {
+        got += drain_buffered(body);
+        co_return result{failure::none, std::string_view(piece_.data(), got)};
+      }
       if (parser_->is_done()) {
         conn_->tcp().expires_never();
         co_return result{failure::none, {}};
       }
     }
+  }
+
+  /// Parses body bytes already in the connection's buffer into the rest of the piece, without
+  /// I/O: a stream that arrived in one segment becomes one piece (relayed in one write), not
+  /// one piece per HTTP chunk. A parse error is kept for the next call, after this data.
+  std::size_t drain_buffered(http::buffer_body::value_type& body) {
+    const std::size_t before = body.size;
+    while (body.size > 0 && conn_->buffer.size() > 0 && !parser_->is_done()) {
+      error_code pec;
+      const std::size_t used = parser_->put(conn_->buffer.data(), pec);
+      conn_->buffer.consume(used);
+      if (pec == http::error::need_more || pec == http::error::need_buffer) break;
+      if (pec) {
+        deferred_ = pec;
+        break;
+      }
+      if (used == 0) break;
+    }
+    return before - body.size;
   }
 
   std::unique_ptr<connection> conn_;
@@ -369,6 +396,7 @@ class response_impl final : public response {
   std::chrono::milliseconds idle_timeout_;
   bool aborted_ = false;
   failure error_ = failure::none;
+  error_code deferred_;  ///< a parse error met by drain_buffered, reported on the next read
   std::array<char, piece_size> piece_;
 };
 

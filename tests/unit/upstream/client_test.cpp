@@ -388,7 +388,13 @@ TEST_F(upstream_client, new_connection_after_the_upstream_closed_an_idle_one) {
     if (!r.resp) co_return;
     co_await r.resp->read_all(100);
     r.resp.reset();
-    EXPECT_EQ(fake.close_idle_connections(), 1);
+    // The fake marks the connection idle once its own loop comes round (another thread).
+    int closed = 0;
+    for (int i = 0; i < 200 && closed == 0; ++i) {
+      closed = fake.close_idle_connections();
+      if (closed == 0) co_await sleep_for(10ms);
+    }
+    EXPECT_EQ(closed, 1);
     EXPECT_TRUE(fake.wait_open_connections(0, 5s));
     auto r2 = co_await c->send(make_request("GET", fake.base_url() + "/2"));
     EXPECT_EQ(r2.error, failure::none) << r2.detail;
@@ -613,6 +619,46 @@ TEST_F(upstream_client, garbage_instead_of_http_is_a_protocol_failure) {
     auto r = co_await c->send(
         make_request("GET", "http://127.0.0.1:" + std::to_string(garbage.port()) + "/"));
     EXPECT_EQ(r.error, failure::protocol) << r.detail;
+  });
+}
+
+TEST_F(upstream_client, chunks_that_arrive_together_are_one_piece) {
+  // A stream flushed in one segment is handed on in one piece (one client write), not one
+  // piece per HTTP chunk.
+  raw_server burst(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "b\r\ndata: one\n\n\r\nb\r\ndata: two\n\n\r\ne\r\ndata: [DONE]\n\n\r\n0\r\n\r\n");
+  run([&]() -> asio::awaitable<void> {
+    auto c = make_client();
+    auto r = co_await c->send(
+        make_request("GET", "http://127.0.0.1:" + std::to_string(burst.port()) + "/s"));
+    EXPECT_EQ(r.error, failure::none) << r.detail;
+    if (!r.resp) co_return;
+    auto [f, piece] = co_await r.resp->read_some();
+    EXPECT_EQ(f, failure::none);
+    EXPECT_EQ(piece, "data: one\n\ndata: two\n\ndata: [DONE]\n\n");
+    auto [f2, end] = co_await r.resp->read_some();
+    EXPECT_EQ(f2, failure::none);
+    EXPECT_TRUE(end.empty());
+  });
+}
+
+TEST_F(upstream_client, a_bad_chunk_after_good_ones_fails_after_their_data) {
+  raw_server broken(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "b\r\ndata: one\n\n\r\nzz\r\nnot a chunk\r\n");
+  run([&]() -> asio::awaitable<void> {
+    auto c = make_client();
+    auto r = co_await c->send(
+        make_request("GET", "http://127.0.0.1:" + std::to_string(broken.port()) + "/s"));
+    EXPECT_EQ(r.error, failure::none) << r.detail;
+    if (!r.resp) co_return;
+    auto [f, piece] = co_await r.resp->read_some();
+    EXPECT_EQ(f, failure::none);
+    EXPECT_EQ(piece, "data: one\n\n");
+    auto [f2, rest] = co_await r.resp->read_some();
+    EXPECT_EQ(f2, failure::protocol);
+    EXPECT_TRUE(rest.empty());
   });
 }
 
