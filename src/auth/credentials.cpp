@@ -214,30 +214,54 @@ std::string dir_of(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-/// Kiro IdC client registration: from the token file, else <dir>/<clientIdHash>.json.
-std::string kiro_client(const credentials& c, std::string& id, std::string& secret) {
+/// The expiry of a Kiro IdC client registration: an ISO-8601 string, or a number of seconds
+/// (milliseconds when that large) since the epoch; nullopt when absent or unreadable.
+std::optional<time_point> registration_expiry(const json& doc) {
+  const auto it = doc.find("expiresAt");
+  if (it == doc.end()) return std::nullopt;
+  if (it->is_string()) return parse_iso(it->get_ref<const std::string&>());
+  if (!it->is_number()) return std::nullopt;
+  double v = it->get<double>();
+  if (!std::isfinite(v) || v <= 0) return std::nullopt;
+  if (v < 1.0e11) v *= 1000;  // seconds (AWS's clientSecretExpiresAt) rather than ms
+  if (v > max_epoch_ms) return std::nullopt;
+  return from_epoch_ms(v);
+}
+
+/// Kiro IdC client registration: from the token file, else <dir>/<clientIdHash>.json, whose
+/// expiresAt must not have passed (an expired registration cannot refresh: a new login in
+/// Kiro registers a new client).
+refresh_outcome kiro_client(const credentials& c, time_point now, std::string& id,
+                            std::string& secret) {
   id = c.client_id;
   secret = c.client_secret;
   if (!id.empty() && !secret.empty()) return {};
   if (c.client_id_hash.empty())
-    return "kiro IdC credentials need clientId and clientSecret (in the token file, or in the "
-           "registration file named by clientIdHash): '" +
-           c.path + "' has neither";
+    return {
+        "kiro IdC credentials need clientId and clientSecret (in the token file, or in the "
+        "registration file named by clientIdHash): '" +
+            c.path + "' has neither",
+        false, true};
   const std::string reg = dir_of(c.path) + "/" + c.client_id_hash + ".json";
   std::string text, reason;
   if (!read_small_file(reg, text, reason))
-    return "kiro IdC registration file '" + reg + "': " + reason;
+    return {"kiro IdC registration file '" + reg + "': " + reason, false, true};
   json doc;
   try {
     doc = json::parse(text);
   } catch (const json::exception&) {
-    return "kiro IdC registration file '" + reg + "': is not valid JSON";
+    return {"kiro IdC registration file '" + reg + "': is not valid JSON", false, true};
   }
-  if (!doc.is_object()) return "kiro IdC registration file '" + reg + "': is not a JSON object";
+  if (!doc.is_object())
+    return {"kiro IdC registration file '" + reg + "': is not a JSON object", false, true};
+  if (const auto expires = registration_expiry(doc); expires && *expires <= now)
+    return {"Kiro IdC client registration expired at " + pool::to_iso8601(*expires) + " ('" + reg +
+                "'); log in again with Kiro",
+            true, true};
   std::string e;
   if (!(e = req_string(doc, "clientId", id)).empty() ||
       !(e = req_string(doc, "clientSecret", secret)).empty())
-    return "kiro IdC registration file '" + reg + "': " + e;
+    return {"kiro IdC registration file '" + reg + "': " + e, false, true};
   return {};
 }
 
@@ -469,17 +493,21 @@ endpoints endpoints_for(const endpoints& base, const pool::instance& inst) {
   return ep;
 }
 
-std::string build_refresh(const credentials& c, const endpoints& ep, refresh_request& out) {
+refresh_outcome build_refresh(const credentials& c, const endpoints& ep, refresh_request& out,
+                              time_point now) {
   out = refresh_request{};
   out.secrets = {c.refresh_token, c.access_token};
   if (!c.refreshable)
-    return provider_label(c.kind) + " credentials '" + c.path +
-           "' use an API key, which cannot be refreshed";
+    return {provider_label(c.kind) + " credentials '" + c.path +
+                "' use an API key, which cannot be refreshed",
+            false, true};
   switch (c.kind) {
     case provider::gemini:
       if (ep.gemini_client_secret.empty())
-        return "gemini-cli-oauth token refresh needs the OAuth client secret of Gemini CLI: set "
-               "GEMINI_OAUTH_CLIENT_SECRET (config.json or the instance)";
+        return {
+            "gemini-cli-oauth token refresh needs the OAuth client secret of Gemini CLI: set "
+            "GEMINI_OAUTH_CLIENT_SECRET (config.json or the instance)",
+            false, true};
       out.url = ep.gemini_token_url;
       out.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
                      {"Accept", "application/json"}};
@@ -508,7 +536,7 @@ std::string build_refresh(const credentials& c, const endpoints& ep, refresh_req
         return {};
       }
       std::string id, secret;
-      if (std::string e = kiro_client(c, id, secret); !e.empty()) return e;
+      if (auto r = kiro_client(c, now, id, secret); !r.error.empty()) return r;
       out.secrets.push_back(secret);
       out.url = with_region(ep.kiro_idc_token_url, c.region);
       const std::string sdk = std::string("aws-sdk-js/") + aws_sdk_version;
@@ -527,7 +555,7 @@ std::string build_refresh(const credentials& c, const endpoints& ep, refresh_req
       return {};
     }
   }
-  return "unknown provider";
+  return {"unknown provider", false, true};
 }
 
 refresh_outcome apply_refresh_answer(credentials& c, int status, std::string_view body,
@@ -652,6 +680,14 @@ std::string scrub(std::string_view text, const std::vector<std::string>& secrets
     out += "...";
   }
   return out;
+}
+
+std::string url_escape(std::string_view s) {
+  return form_escape(s);
+}
+
+std::string replace_region(std::string url, const std::string& region) {
+  return with_region(std::move(url), region);
 }
 
 std::string random_uuid() {

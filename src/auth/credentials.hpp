@@ -86,14 +86,20 @@ struct refresh_request {
   std::vector<std::string> secrets;  ///< values that must never appear in error messages
 };
 
-/// Builds the refresh request of `c`. Returns "" or an error (no secrets).
-std::string build_refresh(const credentials& c, const endpoints& ep, refresh_request& out);
-
 /// Outcome of a refresh.
 struct refresh_outcome {
   std::string error;       ///< "" on success
   bool permanent = false;  ///< the refresh token is dead (re-login needed)
+  /// Found without asking the token endpoint (e.g. an expired Kiro IdC client registration):
+  /// not remembered as dead, checked again next time (the fix may land in another file).
+  bool local = false;
 };
+
+/// Builds the refresh request of `c` at time `now`. Returns an empty error or why no request
+/// can be made (no secrets; permanent when only a new login helps, e.g. a Kiro IdC client
+/// registration whose expiresAt has passed).
+refresh_outcome build_refresh(const credentials& c, const endpoints& ep, refresh_request& out,
+                              time_point now);
 
 /// Applies the token endpoint's answer to `c` (tokens, expiry, rotated fields, also into
 /// c.updates). `secrets` are removed from any upstream text quoted in the error.
@@ -111,5 +117,11 @@ std::string scrub(std::string_view text, const std::vector<std::string>& secrets
 
 /// A random UUID v4 (amz-sdk-invocation-id).
 std::string random_uuid();
+
+/// `s` percent-encoded for a URL query or a form (unreserved characters kept).
+std::string url_escape(std::string_view s);
+
+/// `url` with every "{region}" replaced by `region`.
+std::string replace_region(std::string url, const std::string& region);
 
 }  // namespace aiclient::auth::detail

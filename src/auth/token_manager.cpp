@@ -6,6 +6,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -15,10 +18,15 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <set>
 #include <thread>
 #include <unordered_map>
 
+#include "account_calls.hpp"
 #include "aiclient/upstream/client.hpp"
 #include "aiclient/util/atomic_file.hpp"
 #include "aiclient/util/strings.hpp"
@@ -63,6 +71,7 @@ struct file_state {
   std::optional<detail::credentials> creds;
   std::optional<util::file_identity> bad_identity;  ///< unparseable version already reported
   std::shared_ptr<flight<detail::refresh_outcome>> refresh;
+  bool refresh_forced = false;  ///< the refresh in flight follows a 401 (the token is bad)
   std::optional<steady::time_point> refreshed_at;
   std::string dead_error;  ///< permanent refresh failure of the version `dead_identity`
   std::optional<util::file_identity> dead_identity;
@@ -148,6 +157,88 @@ bool valid_operation_name(std::string_view name) {
   return true;
 }
 
+/// The "message" (and "reason") of a Kiro error answer, scrubbed.
+std::string kiro_error(std::string_view body, const std::vector<std::string>& secrets) {
+  const json j = json::parse(body, nullptr, false);
+  std::string text = json_string(j, "message");
+  if (text.empty()) text = json_string(j, "Message");
+  const std::string reason = json_string(j, "reason");
+  if (!reason.empty()) text += text.empty() ? reason : " [" + reason + "]";
+  return detail::scrub(text, secrets, 300);
+}
+
+/// "HTTP <status>" with the upstream's message, if any.
+std::string http_failure(int status, const std::string& message) {
+  std::string e = "HTTP " + std::to_string(status);
+  if (!message.empty()) e += " (" + message + ")";
+  return e;
+}
+
+/// The lock file Qwen Code takes around its refresh and write-back: created with O_EXCL, holding
+/// a random id, removed when released (only while it still holds our id: a lock broken as
+/// stale and taken by another process is left alone). The destructor releases it.
+class lock_file {
+ public:
+  enum class attempt { taken, held, failed };
+
+  explicit lock_file(std::string path) : path_(std::move(path)) {}
+  ~lock_file() { release(); }
+  lock_file(const lock_file&) = delete;
+  lock_file& operator=(const lock_file&) = delete;
+
+  const std::string& path() const noexcept { return path_; }
+
+  /// One attempt to create the lock file. `error` says why on `failed`.
+  attempt try_take(std::string& error) {
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      if (errno == EEXIST) return attempt::held;
+      error = "cannot create the lock file '" + path_ + "': " + std::strerror(errno);
+      return attempt::failed;
+    }
+    id_ = detail::random_uuid();
+    const ssize_t n = ::write(fd, id_.data(), id_.size());
+    ::close(fd);
+    if (n != static_cast<ssize_t>(id_.size())) {
+      ::unlink(path_.c_str());
+      error = "cannot write the lock file '" + path_ + "'";
+      return attempt::failed;
+    }
+    held_ = true;
+    return attempt::taken;
+  }
+
+  /// How old the existing lock file is (by its modification time); nullopt when it is gone.
+  std::optional<std::chrono::milliseconds> age() const {
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0) return std::nullopt;
+    const auto mtime = system_clock::time_point(std::chrono::duration_cast<system_clock::duration>(
+        std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+    return std::chrono::duration_cast<std::chrono::milliseconds>(system_clock::now() - mtime);
+  }
+
+  /// Removes a stale lock file: renamed away first (as Qwen Code does), then deleted.
+  bool break_stale() {
+    const std::string aside = path_ + ".stale." + detail::random_uuid();
+    if (::rename(path_.c_str(), aside.c_str()) != 0) return false;
+    ::unlink(aside.c_str());
+    return true;
+  }
+
+  /// Deletes the lock file if it is ours.
+  void release() noexcept {
+    if (!held_) return;
+    held_ = false;
+    std::string content, reason;
+    if (detail::read_small_file(path_, content, reason) && content == id_) ::unlink(path_.c_str());
+  }
+
+ private:
+  std::string path_;
+  std::string id_;
+  bool held_ = false;
+};
+
 }  // namespace
 
 struct token_manager::impl {
@@ -208,10 +299,19 @@ struct token_manager::impl {
     return {};
   }
 
-  /// (Re-)reads the file when it is new or changed on disk. Returns "" or an error.
-  std::string load(file_state& st) {
+  /// A token worth using instead of a refresh: valid for longer than the refresh margin.
+  bool fresh_enough(const detail::credentials& c) const {
+    if (c.access_token.empty()) return false;
+    if (!c.refreshable) return true;
+    return c.expires_at && *c.expires_at - system_clock::now() > opts_.near;
+  }
+
+  /// (Re-)reads the file when it is new or changed on disk (`always`: in any case). A token
+  /// another process (the provider's own CLI, which shares the file) wrote there is adopted as
+  /// if refreshed here. Returns "" or an error.
+  std::string load(file_state& st, bool always = false) {
     const auto id = util::identify_file(st.path);
-    if (id && st.creds && st.identity == id) return {};
+    if (!always && id && st.creds && st.identity == id) return {};
     auto r = detail::load_credentials(st.kind, st.path);
     if (!r.creds) {
       if (id && st.creds) {
@@ -226,10 +326,17 @@ struct token_manager::impl {
       st.identity.reset();
       return r.error;
     }
+    const bool adopted =
+        st.creds && r.creds->access_token != st.creds->access_token && fresh_enough(*r.creds);
     if (st.creds && st.creds->refresh_token != r.creds->refresh_token) st.project.clear();
     st.creds = std::move(r.creds);
     st.identity = id;
     st.bad_identity.reset();
+    if (adopted) {
+      // As good as a refresh of ours: a 401 just now was about the token it replaced.
+      st.refreshed_at = steady::now();
+      spdlog::info("using the new OAuth token another process wrote to '{}'", st.path);
+    }
     return {};
   }
 
@@ -298,6 +405,10 @@ struct token_manager::impl {
       // The refresh may run to completion inside start_refresh() (co_spawn starts it at once
       // when it fails before any I/O), so keep the flight it returns.
       auto f = st->refresh;
+      // A refresh ahead of time is in flight (it may wait for another process's lock): a
+      // caller whose token still works does not wait for it.
+      if (f && !force && !strict && !st->refresh_forced && st->creds && usable(*st->creds))
+        co_return make_token(*st, *inst);
       if (!f) {
         if (std::string e = load(*st); !e.empty()) {
           out.error = std::move(e);
@@ -307,6 +418,7 @@ struct token_manager::impl {
         // A refresh token that was refused stays dead until someone logs in again.
         if (!st->dead_error.empty() && st->dead_identity == st->identity)
           co_return finish(*st, *inst, {st->dead_error, true}, force, strict);
+        st->refresh_forced = force;
         f = start_refresh(st, *inst);
       }
       if (!co_await wait_for(f)) {
@@ -338,7 +450,7 @@ struct token_manager::impl {
       out.error = "token refresh for '" + st->path + "' failed: internal error";
     }
     if (!out.error.empty()) spdlog::warn("{}", out.error);
-    if (out.permanent) {
+    if (out.permanent && !out.local) {
       st->dead_error = out.error;
       st->dead_identity = st->identity;
     }
@@ -348,10 +460,28 @@ struct token_manager::impl {
 
   asio::awaitable<detail::refresh_outcome> refresh_once(file_state& st, const endpoints& ep) {
     const std::string what = "token refresh for '" + st.path + "' failed: ";
+    // Qwen Code takes <dir>/oauth_creds.lock around its refresh and write-back: so do we. It is
+    // released (deleted) when this coroutine ends, whichever way.
+    std::optional<lock_file> lock;
+    if (st.kind == detail::provider::qwen) {
+      const auto slash = st.path.rfind('/');
+      lock.emplace((slash == std::string::npos ? std::string() : st.path.substr(0, slash + 1)) +
+                   "oauth_creds.lock");
+      if (std::string e = co_await take_lock(*lock); !e.empty())
+        co_return detail::refresh_outcome{what + e, false};
+    }
+    // The provider's own tool shares the file and may have refreshed meanwhile: adopt its token
+    // when it is fresh, else refresh with what the file holds now (Qwen and Kiro rotate refresh
+    // tokens: an older one would be refused).
+    const std::string before = st.creds->access_token;
+    const std::string load_error = load(st, true);
+    if (!st.creds) co_return detail::refresh_outcome{what + load_error, false};
+    if (st.creds->access_token != before && fresh_enough(*st.creds))
+      co_return detail::refresh_outcome{};
     detail::credentials c = *st.creds;
     detail::refresh_request req;
-    if (std::string e = detail::build_refresh(c, ep, req); !e.empty())
-      co_return detail::refresh_outcome{std::move(e), false};
+    if (auto r = detail::build_refresh(c, ep, req, system_clock::now()); !r.error.empty())
+      co_return r;
     const http_answer a = co_await exchange("POST", req.url, req.headers, req.body);
     if (!a.error.empty()) co_return detail::refresh_outcome{what + a.error, false};
     auto outcome =
@@ -409,6 +539,160 @@ struct token_manager::impl {
     a.status = r.resp->status();
     a.body = std::move(text);
     co_return a;
+  }
+
+  /// Takes the lock file, waiting (on this thread's timers) up to lock_timeout while another
+  /// process holds it; a lock file older than lock_timeout is stale and removed. "" when taken
+  /// (or when no lock file can be made at all: then the refresh goes ahead without one).
+  asio::awaitable<std::string> take_lock(lock_file& lock) {
+    const auto started = steady::now();
+    const auto deadline = started + opts_.lock_timeout;
+    for (;;) {
+      std::string error;
+      const auto a = lock.try_take(error);
+      if (a == lock_file::attempt::taken) {
+        if (steady::now() - started >= opts_.lock_poll_interval)
+          spdlog::info("took the lock file '{}' after waiting for another process", lock.path());
+        co_return std::string();
+      }
+      if (a == lock_file::attempt::failed) {
+        spdlog::warn("{}; refreshing without it", error);
+        co_return std::string();
+      }
+      if (const auto age = lock.age(); age && *age >= opts_.lock_timeout) {
+        spdlog::warn("removing the stale lock file '{}' ({} ms old)", lock.path(), age->count());
+        if (lock.break_stale()) continue;
+      }
+      if (steady::now() >= deadline)
+        co_return "the lock file '" + lock.path() + "' is held by another process (waited " +
+            std::to_string(opts_.lock_timeout.count()) + " ms)";
+      if (!co_await sleep(opts_.lock_poll_interval))
+        co_return std::string("the token manager is stopping");
+    }
+  }
+
+  // ---- provider API calls besides refresh ----
+
+  asio::awaitable<token_count> count_tokens(std::shared_ptr<const pool::instance> inst,
+                                            std::string model, std::string contents) {
+    token_count out;
+    try {
+      if (inst->type != "gemini-cli-oauth") {
+        out.error = "instance type '" + inst->type + "' has no Code Assist countTokens";
+        co_return out;
+      }
+      const std::string body = detail::code_assist_count_body(model, contents);
+      if (body.empty()) {
+        out.error = "countTokens: the contents are not a JSON array";
+        co_return out;
+      }
+      const token_result tok = co_await obtain(inst, false, false);
+      if (!tok.tok) {
+        out.error = tok.error;
+        co_return out;
+      }
+      std::string access = tok.tok->access_token;
+      std::string base = detail::endpoints_for(ep_, *inst).gemini_code_assist_base;
+      while (!base.empty() && base.back() == '/') base.pop_back();
+      const http_answer a =
+          co_await code_assist_call(inst, access, "POST", base + ":countTokens", body);
+      if (!a.error.empty()) {
+        out.error = "countTokens: " + a.error;
+      } else if (a.status != 200) {
+        out.error = "countTokens: " + http_failure(a.status, google_error(a.body, {access}));
+      } else if (!(out.total = detail::parse_total_tokens(a.body))) {
+        out.error = "countTokens: the answer has no totalTokens";
+      }
+    } catch (const std::exception&) {
+      out.error = "countTokens: internal error";
+    }
+    co_return out;
+  }
+
+  /// A Kiro runtime API GET for `inst`; a refused token (401, 403 "bearer token invalid") is
+  /// refreshed (forced) and the call made once more. `tok` is the token used (or its error).
+  asio::awaitable<http_answer> kiro_get(const std::shared_ptr<const pool::instance>& inst,
+                                        const std::string& base, std::string_view path,
+                                        std::string_view query, token_result& tok) {
+    http_answer a;
+    tok = co_await obtain(inst, false, false);
+    for (int attempt = 0; tok.tok; ++attempt) {
+      auto& facts = tok.tok->facts;
+      const bool api_key = facts["auth_method"] == "api_key";
+      const std::string arn = api_key ? std::string() : facts["profile_arn"];
+      const std::string url = detail::kiro_runtime_url(base, facts["region"], path, query, arn);
+      const header_list headers =
+          detail::kiro_runtime_headers(tok.tok->access_token, facts["machine_id"], api_key);
+      a = co_await exchange("GET", url, headers, std::string());
+      if (a.error.empty() && attempt == 0 && detail::kiro_token_refused(a.status, a.body)) {
+        tok = co_await obtain(inst, true, false);
+        continue;
+      }
+      break;
+    }
+    co_return a;
+  }
+
+  asio::awaitable<kiro_usage> usage_limits(std::shared_ptr<const pool::instance> inst,
+                                           std::string base) {
+    kiro_usage out;
+    try {
+      if (inst->type != "claude-kiro-oauth") {
+        out.error = "instance type '" + inst->type + "' has no Kiro usage limits";
+        co_return out;
+      }
+      token_result tok;
+      const http_answer a = co_await kiro_get(inst, base, "/getUsageLimits",
+                                              "origin=AI_EDITOR&resourceType=AGENTIC_REQUEST", tok);
+      if (!tok.tok) {
+        out.error = tok.error;
+        out.permanent = tok.permanent;
+        co_return out;
+      }
+      if (!a.error.empty()) {
+        out.error = "getUsageLimits: " + a.error;
+      } else if (a.status < 200 || a.status > 299) {
+        out.error = "getUsageLimits: " +
+                    http_failure(a.status, kiro_error(a.body, {tok.tok->access_token}));
+      } else {
+        out = detail::parse_kiro_usage(a.body);
+      }
+    } catch (const std::exception&) {
+      out = kiro_usage{};
+      out.error = "getUsageLimits: internal error";
+    }
+    co_return out;
+  }
+
+  asio::awaitable<kiro_models> list_models(std::shared_ptr<const pool::instance> inst,
+                                           std::string base) {
+    kiro_models out;
+    try {
+      if (inst->type != "claude-kiro-oauth") {
+        out.error = "instance type '" + inst->type + "' has no Kiro model list";
+        co_return out;
+      }
+      token_result tok;
+      const http_answer a =
+          co_await kiro_get(inst, base, "/ListAvailableModels", "origin=AI_EDITOR", tok);
+      if (!tok.tok) {
+        out.error = tok.error;
+        out.permanent = tok.permanent;
+        co_return out;
+      }
+      if (!a.error.empty()) {
+        out.error = "ListAvailableModels: " + a.error;
+      } else if (a.status < 200 || a.status > 299) {
+        out.error = "ListAvailableModels: " +
+                    http_failure(a.status, kiro_error(a.body, {tok.tok->access_token}));
+      } else {
+        out = detail::parse_kiro_models(a.body);
+      }
+    } catch (const std::exception&) {
+      out = kiro_models{};
+      out.error = "ListAvailableModels: internal error";
+    }
+    co_return out;
   }
 
   /// Sleeps; false when the manager is stopping.
@@ -539,11 +823,31 @@ struct token_manager::impl {
     load_request["metadata"] = metadata;
     const std::string load_body = load_request.dump();
     json load;
+    bool vpc_sc = false;
     {
       const http_answer a =
           co_await code_assist_call(inst, access, "POST", base + ":loadCodeAssist", load_body);
-      if (std::string e = check("loadCodeAssist", a, load); !e.empty()) co_return fail(e);
+      if (a.error.empty() && a.status == 403 && detail::security_policy_violated(a.body)) {
+        // A VPC Service Controls user (403 SECURITY_POLICY_VIOLATED): Gemini CLI takes it as
+        // the standard tier; onboarding goes on with that tier.
+        vpc_sc = true;
+        json tier = json::object();
+        tier["id"] = "standard-tier";
+        tier["isDefault"] = true;
+        load = json::object();
+        load["allowedTiers"] = json::array();
+        load["allowedTiers"].push_back(std::move(tier));
+        spdlog::info(
+            "gemini-cli-oauth: loadCodeAssist for '{}' refused by a security policy (VPC "
+            "Service Controls): onboarding with the standard tier",
+            st.path);
+      } else if (std::string e = check("loadCodeAssist", a, load); !e.empty()) {
+        co_return fail(e);
+      }
     }
+    // With VPC Service Controls only a project of the user's own can work.
+    const std::string vpc_hint =
+        vpc_sc ? " (VPC Service Controls: set PROJECT_ID on the instance)" : "";
     const std::string ineligible = ineligible_reasons(load);
     const auto current = load.find("currentTier");
     if (current != load.end() && !current->is_null()) {
@@ -586,7 +890,7 @@ struct token_manager::impl {
     {
       const http_answer a =
           co_await code_assist_call(inst, access, "POST", base + ":onboardUser", onboard_body);
-      if (std::string e = check("onboardUser", a, lro); !e.empty()) co_return fail(e);
+      if (std::string e = check("onboardUser", a, lro); !e.empty()) co_return fail(e + vpc_hint);
     }
     for (int polls = 0;; ++polls) {
       const auto done = lro.find("done");
@@ -604,11 +908,13 @@ struct token_manager::impl {
       } else {
         a = co_await code_assist_call(inst, access, "GET", base + "/" + name, {});
       }
-      if (std::string e = check("onboardUser operation", a, lro); !e.empty()) co_return fail(e);
+      if (std::string e = check("onboardUser operation", a, lro); !e.empty())
+        co_return fail(e + vpc_hint);
     }
     if (const auto err = lro.find("error"); err != lro.end() && err->is_object()) {
       const std::string msg = detail::scrub(json_string(*err, "message"), {access}, 300);
-      co_return fail("onboardUser: " + (msg.empty() ? std::string("the operation failed") : msg));
+      const std::string why = msg.empty() ? std::string("the operation failed") : msg;
+      co_return fail("onboardUser: " + why + vpc_hint);
     }
     const auto response = lro.find("response");
     std::string project =
@@ -678,6 +984,38 @@ boost::asio::awaitable<std::pair<std::string, std::string>> token_manager::resol
     std::shared_ptr<const pool::instance> inst) {
   if (!inst) co_return std::pair<std::string, std::string>{{}, "no instance given"};
   co_return co_await boost::asio::co_spawn(impl_->ioc_, impl_->resolve_project(std::move(inst)),
+                                           boost::asio::use_awaitable);
+}
+
+boost::asio::awaitable<token_count> token_manager::count_code_assist_tokens(
+    std::shared_ptr<const pool::instance> inst, std::string model, std::string contents_json) {
+  if (!inst) co_return token_count{std::nullopt, "no instance given"};
+  co_return co_await boost::asio::co_spawn(
+      impl_->ioc_, impl_->count_tokens(std::move(inst), std::move(model), std::move(contents_json)),
+      boost::asio::use_awaitable);
+}
+
+boost::asio::awaitable<kiro_usage> token_manager::kiro_usage_limits(
+    std::shared_ptr<const pool::instance> inst, std::string base_url) {
+  if (!inst) {
+    kiro_usage none;
+    none.error = "no instance given";
+    co_return none;
+  }
+  co_return co_await boost::asio::co_spawn(
+      impl_->ioc_, impl_->usage_limits(std::move(inst), std::move(base_url)),
+      boost::asio::use_awaitable);
+}
+
+boost::asio::awaitable<kiro_models> token_manager::kiro_list_models(
+    std::shared_ptr<const pool::instance> inst, std::string base_url) {
+  if (!inst) {
+    kiro_models none;
+    none.error = "no instance given";
+    co_return none;
+  }
+  co_return co_await boost::asio::co_spawn(impl_->ioc_,
+                                           impl_->list_models(std::move(inst), std::move(base_url)),
                                            boost::asio::use_awaitable);
 }
 

@@ -306,6 +306,15 @@ void pool_manager::report(std::string_view type, std::string_view uuid, const ou
   impl_->changed(lk);
 }
 
+void pool_manager::quota_exhausted_until(std::string_view type, std::string_view uuid,
+                                         time_point until) {
+  std::unique_lock lk(impl_->mu);
+  entry* e = impl_->find_locked(type, uuid);
+  if (!e) return;
+  e->state.cooldown_until = until;
+  impl_->changed(lk);
+}
+
 void pool_manager::report_health_check(std::string_view type, std::string_view uuid, bool ok,
                                        std::string_view message) {
   const time_point now = impl_->now();
@@ -315,7 +324,7 @@ void pool_manager::report_health_check(std::string_view type, std::string_view u
   instance_state& st = e->state;
   st.last_health_check = now;
   if (ok) {
-    st.last_health_check_result = "ok";
+    st.last_health_check_result = one_line(message, "ok");
     if (!st.is_healthy) e->last_pick = 0;  // back from unhealthy: it goes first
     st.is_healthy = true;
     st.error_count = 0;

@@ -158,8 +158,13 @@ std::string models_json(wire_protocol p) {
   return out;
 }
 
-std::string count_tokens_json(std::size_t request_bytes) {
+std::string count_tokens_json(std::size_t request_bytes, protocol::wire_protocol p) {
   const std::size_t n = request_bytes / 4 > 0 ? request_bytes / 4 : 1;
+  return token_count_json(static_cast<std::int64_t>(n), p);
+}
+
+std::string token_count_json(std::int64_t n, protocol::wire_protocol p) {
+  if (p == protocol::wire_protocol::gemini) return R"({"totalTokens":)" + std::to_string(n) + "}";
   return R"({"input_tokens":)" + std::to_string(n) + "}";
 }
 

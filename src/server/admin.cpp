@@ -171,9 +171,10 @@ awaitable<void> handle_admin(handler_env& env, incoming_request& req, client_cha
       env.pools.reset_health(type, uuid);
       result["isHealthy"] = true;
     } else if (action == "check") {
-      auto [ok, message] = co_await check_instance(
-          env.upstream, env.pools, type, uuid,
-          std::chrono::milliseconds(env.settings.health_check_timeout_ms), env.tokens);
+      auto [ok, message] =
+          co_await check_instance(env.upstream, env.pools, type, uuid,
+                                  std::chrono::milliseconds(env.settings.health_check_timeout_ms),
+                                  env.tokens, env.settings.kiro_base_url);
       result["healthy"] = ok;
       result["message"] = message;
     } else {

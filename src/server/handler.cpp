@@ -442,7 +442,8 @@ awaitable<void> serve_mock(handler_env& env, const route& r, incoming_request& r
   }
   if (r.ep == endpoint::count_tokens) {
     rec.status = 200;
-    co_await ch.send_response(200, json_headers(), provider::mock::count_tokens_json(body_bytes));
+    co_await ch.send_response(200, json_headers(),
+                              provider::mock::count_tokens_json(body_bytes, r.proto));
     co_return;
   }
   const std::string model =
@@ -534,6 +535,75 @@ std::chrono::seconds until_next_utc8_midnight(std::chrono::system_clock::time_po
 
 std::string no_instance_message(const pool::pick_result& pick) {
   return pick.message.empty() ? std::string("no eligible instance") : pick.message;
+}
+
+// The Gemini "contents" array (JSON text) of a count_tokens request, built as generateContent
+// builds its request: an Anthropic body converted to Gemini, a Gemini body's own contents (or
+// those of its generateContentRequest). "" with `why` when there is none.
+std::string gemini_contents(wire_protocol proto, const std::string& body, const std::string& model,
+                            std::string& why) {
+  std::string gemini_body;
+  if (proto == wire_protocol::gemini) {
+    gemini_body = body;
+  } else {
+    protocol::request_options ro;
+    ro.model = model;
+    auto converted = protocol::convert_request(proto, wire_protocol::gemini, body, ro);
+    if (!converted.ok()) {
+      why = "the request cannot be converted: " + converted.error;
+      return {};
+    }
+    gemini_body = std::move(converted.body);
+  }
+  using ordered = nlohmann::ordered_json;  // the contents keep their key order
+  const auto doc = ordered::parse(gemini_body, nullptr, false);
+  const ordered* source = &doc;
+  if (doc.is_object() && !doc.contains("contents") && doc.contains("generateContentRequest"))
+    source = &doc["generateContentRequest"];
+  if (!source->is_object() || !source->contains("contents") || !(*source)["contents"].is_array()) {
+    why = "the request has no contents";
+    return {};
+  }
+  return (*source)["contents"].dump(-1, ' ', false, ordered::error_handler_t::replace);
+}
+
+// count_tokens routed to gemini-cli-oauth: Code Assist's countTokens (through the token manager,
+// which refreshes the token after a 401 and tries once more), answered in the client's shape.
+// When that cannot be had (no instance, no token, an upstream error), the local estimate answers
+// instead, as for the other non-Anthropic upstreams: a count is advisory, and clients (Claude
+// Code) should not fail on it. The pool state is left alone either way.
+awaitable<void> count_code_assist_tokens(handler_env& env, const route& r, const std::string& type,
+                                         const std::string& model, const std::string& body,
+                                         const std::string& request_id, client_channel& ch,
+                                         access_record& rec) {
+  std::string why;
+  std::optional<std::int64_t> total;
+  const std::string contents = gemini_contents(r.proto, body, model, why);
+  if (!contents.empty()) {
+    const pool::pick_result pick = env.pools.pick(type, model);
+    if (!pick.inst) {
+      why = no_instance_message(pick);
+    } else if (!env.tokens) {
+      why = "no token manager";
+    } else {
+      rec.instance = pick.inst->uuid;
+      const std::string upstream_model = pick.inst->upstream_model(model);
+      auth::token_count counted =
+          co_await env.tokens->count_code_assist_tokens(pick.inst, upstream_model, contents);
+      total = counted.total;
+      why = std::move(counted.error);
+    }
+  }
+  std::string answer;
+  if (total) {
+    answer = provider::mock::token_count_json(*total, r.proto);
+  } else {
+    spdlog::debug("[{}] {} count_tokens: {}; answering with the local estimate", request_id, type,
+                  why);
+    answer = provider::mock::count_tokens_json(body.size(), r.proto);
+  }
+  rec.status = 200;
+  co_await ch.send_response(200, json_headers(), std::move(answer));
 }
 
 }  // namespace
@@ -722,11 +792,16 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       co_await ch.send_response(200, json_headers(), std::move(converted.body));
       co_return;
     }
+    if (type == "gemini-cli-oauth" && r.ep == endpoint::count_tokens) {
+      co_await count_code_assist_tokens(env, r, type, model, body, req.id, ch, rec);
+      co_return;
+    }
     if ((convert || type == "claude-kiro-oauth") && r.ep == endpoint::count_tokens) {
-      // Only Anthropic upstreams count tokens: a documented local estimate otherwise.
+      // Only Anthropic upstreams and Code Assist count tokens: a documented local estimate
+      // otherwise, in the client's shape.
       rec.status = 200;
       co_await ch.send_response(200, json_headers(),
-                                provider::mock::count_tokens_json(body.size()));
+                                provider::mock::count_tokens_json(body.size(), r.proto));
       co_return;
     }
     if (convert && req.method == "POST") {
@@ -1044,6 +1119,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
               *info.cooldown_until - std::chrono::system_clock::now());
           env.pools.report(type, inst.uuid,
                            {pool::outcome::kind::rate_limited, info.message, wait});
+          // Until the reset Kiro named, beyond RATE_LIMIT_COOLDOWN_MAX_MS.
+          env.pools.quota_exhausted_until(type, inst.uuid, *info.cooldown_until);
           last = failed_attempt{429, type + ": " + info.message, {}, {}, false};
           continue;
         }
@@ -1069,11 +1146,14 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         auto retry_after =
             parse_retry_after(resp.header_value("retry-after"), std::chrono::system_clock::now());
         if (type == "gemini-cli-oauth" && !retry_after) retry_after = google_retry_delay(err_body);
-        if (type == "openai-qwen-oauth" && !retry_after &&
-            err_body.find("insufficient_quota") != std::string::npos)
-          retry_after = until_next_utc8_midnight(std::chrono::system_clock::now());
+        const bool daily_quota = type == "openai-qwen-oauth" && !retry_after &&
+                                 err_body.find("insufficient_quota") != std::string::npos;
+        if (daily_quota) retry_after = until_next_utc8_midnight(std::chrono::system_clock::now());
         env.pools.report(type, inst.uuid,
                          {pool::outcome::kind::rate_limited, upstream_msg, retry_after});
+        if (daily_quota)  // until the reset, beyond RATE_LIMIT_COOLDOWN_MAX_MS
+          env.pools.quota_exhausted_until(type, inst.uuid,
+                                          std::chrono::system_clock::now() + *retry_after);
         failed_attempt fa{429, upstream_msg, relayed_headers(resp), std::move(err_body),
                           f == upstream::failure::none && !convert};
         if (!fa.relay) {  // in the client's shape; keep only the retry hint

@@ -1,5 +1,6 @@
 #include "health_checker.hpp"
 
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -12,7 +13,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "aiclient/protocol/errors.hpp"
+#include "aiclient/protocol/kiro.hpp"
 #include "aiclient/provider/provider.hpp"
+#include "aiclient/util/strings.hpp"
 
 namespace aiclient::server {
 
@@ -69,19 +72,65 @@ awaitable<std::pair<bool, std::string>> probe(upstream::client& client,
   co_return out;
 }
 
+// "12.5" / "50": usage figures without needless decimals.
+std::string figure(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
+}
+
+// A Kiro instance's health: the token check, then its usage query (or model list). A used-up
+// allowance is a cooldown until the reset, not a failure.
+awaitable<std::pair<bool, std::string>> check_kiro(pool::pool_manager& pools,
+                                                   std::shared_ptr<const pool::instance> inst,
+                                                   auth::token_manager& tokens,
+                                                   std::string kiro_base_url) {
+  std::string base = inst->field("KIRO_BASE_URL");
+  if (base.empty()) base = std::move(kiro_base_url);
+  const std::string mode = util::to_lower(util::trim(inst->field("KIRO_HEALTH_CHECK")));
+  if (mode == "models") {
+    const auth::kiro_models m = co_await tokens.kiro_list_models(inst, base);
+    if (!m.error.empty()) co_return std::pair{false, m.error};
+    co_return std::pair{true, "ok: " + std::to_string(m.ids.size()) + " models available"};
+  }
+  if (!mode.empty() && mode != "usage")
+    co_return std::pair{false, "KIRO_HEALTH_CHECK is '" + mode + "': use usage, models or token"};
+  const auth::kiro_usage u = co_await tokens.kiro_usage_limits(inst, base);
+  if (!u.error.empty()) co_return std::pair{false, u.error};
+  std::string message = "ok";
+  if (u.has_breakdown) message += ": usage " + figure(u.current) + " of " + figure(u.limit);
+  if (!u.subscription.empty()) message += " (" + u.subscription + ")";
+  if (!u.exhausted()) co_return std::pair{true, std::move(message)};
+  // The allowance is used up: park the instance until the reset (the first day of next month,
+  // UTC, when Kiro does not say).
+  const auto now = std::chrono::system_clock::now();
+  auto until = u.next_reset;
+  if (!until || *until <= now) until = protocol::kiro::next_month_start_utc(now);
+  pools.quota_exhausted_until(inst->type, inst->uuid, *until);
+  message += "; limit reached, cooling down until " + pool::to_iso8601(*until);
+  co_return std::pair{true, std::move(message)};
+}
+
 }  // namespace
 
 awaitable<std::pair<bool, std::string>> check_instance(upstream::client& client,
                                                        pool::pool_manager& pools, std::string type,
                                                        std::string uuid, milliseconds timeout,
-                                                       auth::token_manager* tokens) {
+                                                       auth::token_manager* tokens,
+                                                       std::string kiro_base_url) {
   auto view = pools.find(type, uuid);
   if (!view) co_return std::pair{false, std::string("unknown instance")};
   std::pair<bool, std::string> result;
   if (!auth::creds_field(type).empty()) {
     if (!tokens) co_return std::pair{false, std::string("no token manager")};
-    auto tr = co_await tokens->get(view->config, /*force=*/true);
-    result = tr.tok ? std::pair{true, std::string("ok")} : std::pair{false, tr.error};
+    const std::string kiro_mode =
+        util::to_lower(util::trim(view->config->field("KIRO_HEALTH_CHECK")));
+    if (type == "claude-kiro-oauth" && kiro_mode != "token") {
+      result = co_await check_kiro(pools, view->config, *tokens, std::move(kiro_base_url));
+    } else {
+      auto tr = co_await tokens->get(view->config, /*force=*/true);
+      result = tr.tok ? std::pair{true, std::string("ok")} : std::pair{false, tr.error};
+    }
   } else {
     result = co_await probe(client, view->config, timeout);
   }
@@ -127,9 +176,10 @@ struct health_checker::impl : std::enable_shared_from_this<impl> {
           [self, &todo, next, running, &done]() -> awaitable<void> {
             while (*next < todo.size() && !self->stopped) {
               const auto [type, uuid] = todo[(*next)++];
+              const auto cfg = self->settings();
               co_await check_instance(self->client, self->pools, type, uuid,
-                                      milliseconds(self->settings()->health_check_timeout_ms),
-                                      self->tokens);
+                                      milliseconds(cfg->health_check_timeout_ms), self->tokens,
+                                      cfg->kiro_base_url);
             }
             if (--*running == 0) done.cancel();
           },

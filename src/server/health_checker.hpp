@@ -19,10 +19,15 @@ namespace aiclient::server {
 
 /// Probes one instance with `client` (which must belong to the calling executor) and reports
 /// the result to `pools`; {ok, message}.
-/// OAuth types (with `tokens`) are checked with a forced token refresh, their cheapest real call.
+/// OAuth types (with `tokens`) are checked with a forced token refresh, their cheapest real
+/// call; claude-kiro-oauth instead with its usage query (getUsageLimits; the instance field
+/// KIRO_HEALTH_CHECK picks "usage", the default, "models" for ListAvailableModels, or "token"
+/// for the forced refresh) at KIRO_BASE_URL (the instance's, else `kiro_base_url`, else the
+/// default). A used-up Kiro allowance cools the instance down until its nextDateReset.
 boost::asio::awaitable<std::pair<bool, std::string>> check_instance(
     upstream::client& client, pool::pool_manager& pools, std::string type, std::string uuid,
-    std::chrono::milliseconds timeout, auth::token_manager* tokens = nullptr);
+    std::chrono::milliseconds timeout, auth::token_manager* tokens = nullptr,
+    std::string kiro_base_url = {});
 
 /// Probes instances cheaply and reports the results to the pool manager: `checkModelName`
 /// with a one-token completion when set, else the provider's model list. Every

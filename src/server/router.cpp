@@ -65,6 +65,8 @@ route match_route(std::string_view method, std::string_view path, bool anthropic
         expect(endpoint::gemini_generate, wire_protocol::gemini, "POST");
       else if (verb == "streamGenerateContent")
         expect(endpoint::gemini_stream, wire_protocol::gemini, "POST");
+      else if (verb == "countTokens")
+        expect(endpoint::count_tokens, wire_protocol::gemini, "POST");
     }
   } else if (path.rfind("/v1beta/", 0) == 0) {
     r.proto = wire_protocol::gemini;

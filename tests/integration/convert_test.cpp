@@ -239,6 +239,12 @@ TEST(convert, model_lists_and_count_tokens) {
   auto count = http_request(srv.port(), "POST", "/v1/messages/count_tokens", {}, anthropic_request);
   ASSERT_EQ(count.status, 200);
   EXPECT_GT(json::parse(count.body)["input_tokens"].get<int>(), 0);
+  // Gemini's countTokens: the same estimate, in Gemini's shape.
+  const std::string gemini_count = R"({"contents":[{"role":"user","parts":[{"text":"hi"}]}]})";
+  auto g = http_request(srv.port(), "POST", "/v1beta/models/gpt-4o:countTokens", {}, gemini_count);
+  ASSERT_EQ(g.status, 200) << g.body;
+  EXPECT_EQ(json::parse(g.body),
+            json::parse(R"({"totalTokens":)" + std::to_string(gemini_count.size() / 4) + "}"));
   EXPECT_EQ(up.requests().size(), before) << "estimated locally";
 }
 

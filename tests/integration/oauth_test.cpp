@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -150,6 +151,27 @@ TEST(oauth_qwen, a_401_refreshes_the_token_and_retries_once) {
   EXPECT_EQ(h["providers"]["openai-qwen-oauth"]["instances"][0]["errorCount"], 0);
 }
 
+TEST(oauth_qwen, the_daily_quota_parks_the_instance_until_midnight_utc8) {
+  qwen_account acc(now_ms() + 3600 * 1000);
+  acc.api.set_handler([](const recorded_request&) {
+    return json_answer(
+        R"({"error":{"message":"Free allocated quota exceeded.","type":"insufficient_quota","code":"insufficient_quota"}})",
+        429);
+  });
+  running_server srv(test_settings("openai-qwen-oauth"), acc.pools());
+  auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {}, chat);
+  EXPECT_EQ(r.status, 429) << r.body;
+  auto h = json::parse(http_request(srv.port(), "GET", "/provider_health", {}, "").body);
+  const auto until = pool::parse_iso8601(
+      h["providers"]["openai-qwen-oauth"]["instances"][0]["cooldownUntil"].get<std::string>());
+  ASSERT_TRUE(until);
+  using namespace std::chrono;
+  const auto shifted = system_clock::now() + hours(8);
+  const auto midnight_utc8 = floor<days>(shifted) + days(1) - hours(8);
+  EXPECT_LT(std::abs(duration<double>(*until - midnight_utc8).count()), 2.0)
+      << "not cut to RATE_LIMIT_COOLDOWN_MAX_MS";
+}
+
 TEST(oauth_qwen, a_failed_refresh_fails_over_with_a_clear_error) {
   qwen_account acc(now_ms() - 60000);
   acc.token_server.set_handler([](const recorded_request&) {
@@ -187,6 +209,9 @@ struct gemini_account {
   fake_upstream api;
   std::string creds_path;
   std::atomic<int> discoveries{0};
+  std::atomic<bool> count_fails{false};
+  std::mutex m;
+  std::vector<std::string> count_bodies;  ///< countTokens requests received
 
   gemini_account() {
     api.set_handler([this](const recorded_request& req) {
@@ -198,6 +223,16 @@ struct gemini_account {
         ++discoveries;
         return json_answer(
             R"({"currentTier":{"id":"standard-tier"},"cloudaicompanionProject":"found-proj"})");
+      }
+      if (req.target == "/v1internal:countTokens") {
+        {
+          std::lock_guard lock(m);
+          count_bodies.push_back(req.body);
+        }
+        if (count_fails) return json_answer(R"({"error":{"code":503,"message":"busy"}})", 503);
+        const auto body = json::parse(req.body);
+        return json_answer(R"({"totalTokens":)" +
+                           std::to_string(1000 + body["request"]["contents"].size()) + "}");
       }
       const auto body = json::parse(req.body);
       const std::string project = body.value("project", "");
@@ -291,6 +326,75 @@ TEST(oauth_gemini, openai_and_anthropic_clients_are_converted_and_the_project_di
   EXPECT_EQ(acc.discoveries.load(), 1) << "the project is cached";
 }
 
+TEST(oauth_gemini, count_tokens_asks_code_assist_and_answers_in_the_client_shape) {
+  gemini_account acc;
+  running_server srv(test_settings("gemini-cli-oauth"), acc.pools("my-proj"));
+  // Anthropic client: the messages are converted to Gemini contents, as for generateContent.
+  auto c = http_request(
+      srv.port(), "POST", "/v1/messages/count_tokens", {},
+      R"({"model":"gemini-2.5-pro","system":"be brief","messages":[{"role":"user","content":"hi"},
+          {"role":"assistant","content":"hello"},{"role":"user","content":"count me"}]})");
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_EQ(json::parse(c.body), json::parse(R"({"input_tokens":1003})"));
+  std::vector<std::string> seen;
+  {
+    std::lock_guard lock(acc.m);
+    seen = acc.count_bodies;
+  }
+  ASSERT_EQ(seen.size(), 1u);
+  const auto sent = json::parse(seen[0]);
+  EXPECT_EQ(sent["request"]["model"], "models/gemini-2.5-pro");
+  ASSERT_EQ(sent["request"]["contents"].size(), 3u);
+  EXPECT_EQ(sent["request"]["contents"][0]["role"], "user");
+  EXPECT_EQ(sent["request"]["contents"][0]["parts"][0]["text"], "hi");
+  EXPECT_EQ(sent["request"]["contents"][1]["role"], "model");
+  EXPECT_FALSE(sent.contains("project"));
+
+  // Gemini client: its own contents, also inside generateContentRequest.
+  auto g = http_request(srv.port(), "POST", "/v1beta/models/gemini-2.5-flash:countTokens", {},
+                        gemini_req);
+  ASSERT_EQ(g.status, 200) << g.body;
+  EXPECT_EQ(json::parse(g.body), json::parse(R"({"totalTokens":1001})"));
+  auto wrapped = http_request(
+      srv.port(), "POST", "/v1beta/models/gemini-2.5-flash:countTokens", {},
+      R"({"generateContentRequest":{"model":"models/gemini-2.5-flash","contents":[{"role":"user","parts":[{"text":"a"}]},{"role":"user","parts":[{"text":"b"}]}]}})");
+  ASSERT_EQ(wrapped.status, 200) << wrapped.body;
+  EXPECT_EQ(json::parse(wrapped.body)["totalTokens"], 1002);
+  {
+    std::lock_guard lock(acc.m);
+    ASSERT_EQ(acc.count_bodies.size(), 3u);
+    const auto g_sent = json::parse(acc.count_bodies[1]);
+    EXPECT_EQ(g_sent["request"]["model"], "models/gemini-2.5-flash");
+    EXPECT_EQ(g_sent["request"]["contents"], json::parse(gemini_req)["contents"]);
+  }
+  // Counting is not usage: the pool state is untouched.
+  auto h = json::parse(http_request(srv.port(), "GET", "/provider_health", {}, "").body);
+  EXPECT_EQ(h["providers"]["gemini-cli-oauth"]["instances"][0]["usageCount"], 0);
+}
+
+TEST(oauth_gemini, count_tokens_falls_back_to_the_local_estimate_when_code_assist_fails) {
+  gemini_account acc;
+  acc.count_fails = true;
+  running_server srv(test_settings("gemini-cli-oauth"), acc.pools("my-proj"));
+  const std::string body =
+      R"({"model":"gemini-2.5-pro","messages":[{"role":"user","content":"count me please"}]})";
+  auto c = http_request(srv.port(), "POST", "/v1/messages/count_tokens", {}, body);
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_EQ(json::parse(c.body)["input_tokens"], body.size() / 4);
+  auto g =
+      http_request(srv.port(), "POST", "/v1beta/models/gemini-2.5-pro:countTokens", {}, gemini_req);
+  ASSERT_EQ(g.status, 200) << g.body;
+  EXPECT_EQ(json::parse(g.body)["totalTokens"], gemini_req.size() / 4);
+  {
+    std::lock_guard lock(acc.m);
+    EXPECT_EQ(acc.count_bodies.size(), 2u) << "Code Assist was asked first";
+  }
+  auto h = json::parse(http_request(srv.port(), "GET", "/provider_health", {}, "").body);
+  const auto& inst = h["providers"]["gemini-cli-oauth"]["instances"][0];
+  EXPECT_TRUE(inst["isHealthy"]);
+  EXPECT_EQ(inst["errorCount"], 0);
+}
+
 }  // namespace
 }  // namespace aiclient::testing
 
@@ -302,9 +406,25 @@ namespace {
 struct kiro_account {
   fake_upstream api;
   std::string creds_path;
+  std::mutex m;
+  std::string usage = R"({"usageBreakdownList":[{"currentUsage":0,"usageLimit":50}]})";
+  std::atomic<bool> monthly_spent{false};
 
   kiro_account() {
-    api.set_handler([](const recorded_request& req) {
+    api.set_handler([this](const recorded_request& req) {
+      const bool authorized =
+          req.headers.count("authorization") && req.headers.at("authorization") == "Bearer k-token";
+      if (authorized && req.target.rfind("/getUsageLimits?", 0) == 0) {
+        std::lock_guard lock(m);
+        return json_answer(usage);
+      }
+      if (authorized && req.target.rfind("/ListAvailableModels?", 0) == 0)
+        return json_answer(
+            R"({"models":[{"modelId":"claude-sonnet-4.5"},{"modelId":"claude-haiku-4.5"}]})");
+      if (authorized && monthly_spent)
+        return json_answer(
+            R"({"message":"You have reached the limit for this month.","reason":"MONTHLY_REQUEST_COUNT"})",
+            402);
       if (req.target != "/generateAssistantResponse" ||
           req.headers.at("authorization") != "Bearer k-token")
         return json_answer(
@@ -331,10 +451,10 @@ struct kiro_account {
             pool::to_iso8601(std::chrono::system_clock::now() + std::chrono::hours(1)) +
             R"(","authMethod":"social","provider":"Google","region":"us-east-1","profileArn":"arn:aws:codewhisperer:us-east-1:1:profile/X"})");
   }
-  pool::pools pools() {
+  pool::pools pools(const std::string& extra = "") {
     return pool::parse_pools(R"({"claude-kiro-oauth":[{"KIRO_OAUTH_CREDS_FILE_PATH":")" +
-                                 creds_path + R"(","KIRO_BASE_URL":")" + api.base_url() +
-                                 R"(","uuid":"k-1"}]})",
+                                 creds_path + R"(","KIRO_BASE_URL":")" + api.base_url() + "\"" +
+                                 extra + R"(,"uuid":"k-1"}]})",
                              "pools.json");
   }
 };
@@ -366,6 +486,128 @@ TEST(oauth_kiro, anthropic_client_non_stream_and_stream_with_a_tool_call) {
   EXPECT_EQ(s.body.rfind("event: message_start", 0), 0u) << s.body;
   EXPECT_NE(s.body.find("input_json_delta"), std::string::npos);
   EXPECT_NE(s.body.find("event: message_stop"), std::string::npos);
+}
+
+const std::vector<std::pair<std::string, std::string>> admin_key = {
+    {"authorization", "Bearer admin-key-0123456789"}};
+
+TEST(oauth_kiro, health_check_queries_usage_and_parks_a_spent_allowance_until_its_reset) {
+  kiro_account acc;
+  {
+    std::lock_guard lock(acc.m);
+    acc.usage = R"({"subscriptionInfo":{"subscriptionTitle":"KIRO FREE"},
+        "usageBreakdownList":[{"currentUsage":12,"currentUsageWithPrecision":12.5,
+                               "usageLimit":50,"usageLimitWithPrecision":50.0}]})";
+  }
+  auto s = test_settings("claude-kiro-oauth");
+  s.admin_api_key = "admin-key-0123456789";
+  running_server srv(s, acc.pools());
+  auto check =
+      http_request(srv.port(), "POST", "/admin/pools/claude-kiro-oauth/k-1/check", admin_key, "");
+  ASSERT_EQ(check.status, 200) << check.body;
+  EXPECT_EQ(json::parse(check.body)["healthy"], true);
+  EXPECT_EQ(json::parse(check.body)["message"], "ok: usage 12.5 of 50 (KIRO FREE)");
+  const auto calls = acc.api.requests();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].method, "GET");
+  EXPECT_EQ(calls[0].target,
+            "/getUsageLimits?origin=AI_EDITOR&resourceType=AGENTIC_REQUEST&profileArn="
+            "arn%3Aaws%3Acodewhisperer%3Aus-east-1%3A1%3Aprofile%2FX");
+  auto h = json::parse(http_request(srv.port(), "GET", "/provider_health", {}, "").body);
+  EXPECT_EQ(h["providers"]["claude-kiro-oauth"]["instances"][0]["lastHealthCheckResult"],
+            "ok: usage 12.5 of 50 (KIRO FREE)");
+
+  // The allowance is spent: cooling down until Kiro's reset (epoch seconds, fractional), far
+  // beyond the usual 429 cap.
+  const auto reset_s =
+      std::chrono::duration_cast<std::chrono::seconds>(
+          (std::chrono::system_clock::now() + std::chrono::hours(24 * 10)).time_since_epoch())
+          .count();
+  {
+    std::lock_guard lock(acc.m);
+    acc.usage = R"({"nextDateReset":)" + std::to_string(reset_s) +
+                R"(.0,"usageBreakdownList":[{"currentUsage":50,"usageLimit":50}]})";
+  }
+  check =
+      http_request(srv.port(), "POST", "/admin/pools/claude-kiro-oauth/k-1/check", admin_key, "");
+  ASSERT_EQ(check.status, 200) << check.body;
+  EXPECT_EQ(json::parse(check.body)["healthy"], true);
+  const std::string reset_iso =
+      pool::to_iso8601(std::chrono::system_clock::time_point(std::chrono::seconds(reset_s)));
+  EXPECT_NE(json::parse(check.body)["message"].get<std::string>().find(
+                "limit reached, cooling down until " + reset_iso),
+            std::string::npos)
+      << check.body;
+  h = json::parse(http_request(srv.port(), "GET", "/provider_health", {}, "").body);
+  const auto& inst = h["providers"]["claude-kiro-oauth"]["instances"][0];
+  EXPECT_EQ(inst["cooldownUntil"], reset_iso);
+  EXPECT_TRUE(inst["isHealthy"]);
+  auto r = http_request(srv.port(), "POST", "/v1/messages", {}, claude_req);
+  EXPECT_EQ(r.status, 503) << r.body;
+  ASSERT_TRUE(r.headers.count("retry-after"));
+  EXPECT_GT(std::stoll(r.headers.at("retry-after")), 9 * 24 * 3600);
+  for (const auto& call : acc.api.requests())
+    EXPECT_NE(call.target, "/generateAssistantResponse") << "no request reached a spent account";
+}
+
+TEST(oauth_kiro, a_monthly_quota_402_parks_the_instance_until_next_month) {
+  kiro_account acc;
+  acc.monthly_spent = true;
+  running_server srv(test_settings("claude-kiro-oauth"), acc.pools());
+  auto r = http_request(srv.port(), "POST", "/v1/messages", {}, claude_req);
+  EXPECT_EQ(r.status, 429) << r.body;
+  auto h = json::parse(http_request(srv.port(), "GET", "/provider_health", {}, "").body);
+  const auto& inst = h["providers"]["claude-kiro-oauth"]["instances"][0];
+  EXPECT_EQ(
+      inst["cooldownUntil"],
+      pool::to_iso8601(protocol::kiro::next_month_start_utc(std::chrono::system_clock::now())))
+      << "not cut to RATE_LIMIT_COOLDOWN_MAX_MS";
+  EXPECT_TRUE(inst["isHealthy"]);
+}
+
+TEST(oauth_kiro, health_check_can_use_the_model_list) {
+  kiro_account acc;
+  auto s = test_settings("claude-kiro-oauth");
+  s.admin_api_key = "admin-key-0123456789";
+  running_server srv(s, acc.pools(R"(,"KIRO_HEALTH_CHECK":"models")"));
+  auto check =
+      http_request(srv.port(), "POST", "/admin/pools/claude-kiro-oauth/k-1/check", admin_key, "");
+  ASSERT_EQ(check.status, 200) << check.body;
+  EXPECT_EQ(json::parse(check.body)["healthy"], true) << check.body;
+  EXPECT_EQ(json::parse(check.body)["message"], "ok: 2 models available");
+  const auto calls = acc.api.requests();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].target.rfind("/ListAvailableModels?origin=AI_EDITOR", 0), 0u)
+      << calls[0].target;
+}
+
+TEST(oauth_kiro, an_expired_idc_registration_takes_the_instance_out_at_once) {
+  kiro_account acc;
+  const std::string dir = acc.creds_path.substr(0, acc.creds_path.rfind('/'));
+  {
+    std::ofstream token(acc.creds_path);
+    token
+        << R"({"accessToken":"k-token","refreshToken":"k-refresh","expiresAt":"2020-01-01T00:00:00Z","authMethod":"IdC","provider":"BuilderId","region":"us-east-1","clientIdHash":"abc123"})";
+    std::ofstream reg(dir + "/abc123.json");
+    reg << R"({"clientId":"cid","clientSecret":"csecret","expiresAt":"2024-05-06T07:08:09Z"})";
+  }
+  fake_upstream token_server;  // must not be called
+  auto s = test_settings("claude-kiro-oauth");
+  running_server srv(
+      s, acc.pools(R"(,"KIRO_IDC_TOKEN_URL":")" + token_server.base_url() + R"(/token")"));
+  auto r = http_request(srv.port(), "POST", "/v1/messages", {}, claude_req);
+  EXPECT_TRUE(r.status == 502 || r.status == 503) << r.status << " " << r.body;
+  auto h = json::parse(http_request(srv.port(), "GET", "/provider_health", {}, "").body);
+  const auto& inst = h["providers"]["claude-kiro-oauth"]["instances"][0];
+  EXPECT_FALSE(inst["isHealthy"]);
+  const std::string reason = inst["lastErrorMessage"];
+  EXPECT_NE(reason.find("Kiro IdC client registration expired at 2024-05-06T07:08:09.000Z"),
+            std::string::npos)
+      << reason;
+  EXPECT_NE(reason.find("log in again with Kiro"), std::string::npos) << reason;
+  EXPECT_EQ(reason.find("csecret"), std::string::npos);
+  EXPECT_TRUE(token_server.requests().empty());
+  EXPECT_TRUE(acc.api.requests().empty());
 }
 
 TEST(oauth_kiro, openai_client_stream_ends_with_done) {

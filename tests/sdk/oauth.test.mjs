@@ -403,6 +403,35 @@ describe('gemini-cli-oauth (Code Assist v1internal, wrapped answers)', () => {
     assert.equal(types.at(-1), 'message_stop');
     assertApiRequest(api.last(), { stream: true });
   });
+
+  /** The Code Assist countTokens request: {request: {model: "models/<m>", contents}}. */
+  function assertCountRequest(req, text) {
+    assert.equal(req.method, 'POST');
+    assert.equal(req.url, '/v1internal:countTokens');
+    assert.equal(req.headers.authorization, 'Bearer g-token');
+    assertNoClientKey(req);
+    assert.equal(req.json.request.model, `models/${MODEL}`);
+    const last = req.json.request.contents.at(-1);
+    assert.equal(last.role, 'user');
+    assert.equal(last.parts.map((p) => p.text ?? '').join(''), text);
+  }
+
+  test('genai SDK countTokens: counted by Code Assist', async () => {
+    api.enqueue({ status: 200, json: { totalTokens: 17 } });
+    const r = await c.genai.models.countTokens({ model: MODEL, contents: 'count these words' });
+    assert.equal(r.totalTokens, 17);
+    assertCountRequest(api.last(), 'count these words');
+  });
+
+  test('Anthropic SDK messages.countTokens: counted by Code Assist (converted)', async () => {
+    api.enqueue({ status: 200, json: { totalTokens: 23 } });
+    const r = await c.anthropic.messages.countTokens({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'count these too' }],
+    });
+    assert.equal(r.input_tokens, 23);
+    assertCountRequest(api.last(), 'count these too');
+  });
 });
 
 // =============================================================================================

@@ -2,6 +2,7 @@
 // OAuth credentials of the gemini-cli-oauth, openai-qwen-oauth and claude-kiro-oauth providers:
 // the credential files their own tools write, token refresh, and write-back.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,6 +48,11 @@ struct manager_options {
   std::chrono::milliseconds onboard_poll_interval{2000};
   /// gemini onboardUser: polls before giving up.
   int onboard_poll_attempts = 30;
+  /// openai-qwen-oauth: the longest wait for the lock file <creds dir>/oauth_creds.lock that
+  /// Qwen Code holds around its own refresh; a lock file older than this is stale (removed).
+  std::chrono::milliseconds lock_timeout{10000};
+  /// openai-qwen-oauth: interval between attempts to take that lock.
+  std::chrono::milliseconds lock_poll_interval{100};
 };
 
 /// A usable access token and what the provider's calls need besides it.
@@ -64,6 +70,34 @@ struct token_result {
   std::optional<token> tok;
   std::string error;       ///< one line, no secrets (file path and reason, or refresh failure)
   bool permanent = false;  ///< the refresh token is dead (invalid_grant): re-login needed
+};
+
+/// Outcome of count_code_assist_tokens().
+struct token_count {
+  std::optional<std::int64_t> total;  ///< Code Assist's totalTokens
+  std::string error;                  ///< why there is none (one line, no secrets)
+};
+
+/// claude-kiro-oauth usage figures (getUsageLimits), summed over the first usage breakdown:
+/// the base allowance plus an active free trial and active bonuses.
+struct kiro_usage {
+  std::string error;           ///< "" when the figures below are valid
+  bool permanent = false;      ///< the error is a dead login (re-login needed)
+  bool has_breakdown = false;  ///< the answer had a usage breakdown (else the figures are 0)
+  double current = 0;          ///< used this period
+  double limit = 0;            ///< allowed this period
+  /// When the period resets (nextDateReset: epoch seconds, maybe fractional, or ISO-8601).
+  std::optional<std::chrono::system_clock::time_point> next_reset;
+  std::string subscription;  ///< subscriptionInfo.subscriptionTitle ("KIRO FREE", ...)
+  /// True when the allowance is used up (current >= limit).
+  bool exhausted() const noexcept { return has_breakdown && current >= limit; }
+};
+
+/// claude-kiro-oauth model list (ListAvailableModels).
+struct kiro_models {
+  std::vector<std::string> ids;  ///< models[].modelId
+  std::string error;             ///< "" on success
+  bool permanent = false;        ///< the error is a dead login
 };
 
 /// Owns a background thread with its own io_context and upstream client; all refreshes and
@@ -92,6 +126,25 @@ class token_manager {
   /// ineligible-tier reasons verbatim.
   boost::asio::awaitable<std::pair<std::string, std::string>> resolve_gemini_project(
       std::shared_ptr<const pool::instance> inst);
+
+  /// gemini-cli-oauth: Code Assist countTokens, POST {base}:countTokens with
+  /// {"request":{"model":"models/<model>","contents":<contents_json>}} (`contents_json`: a
+  /// Gemini contents array). A 401 refreshes the token (forced) and the call is made again
+  /// once. Completes on the caller's executor.
+  boost::asio::awaitable<token_count> count_code_assist_tokens(
+      std::shared_ptr<const pool::instance> inst, std::string model, std::string contents_json);
+
+  /// claude-kiro-oauth: GET {base}/getUsageLimits?origin=AI_EDITOR&resourceType=AGENTIC_REQUEST
+  /// (&profileArn= for social logins). `base_url`: the instance's API base ({region} is
+  /// replaced; "" for https://q.{region}.amazonaws.com). A 401, or the 403 "bearer token is
+  /// invalid", refreshes the token (forced) and the call is made again once.
+  boost::asio::awaitable<kiro_usage> kiro_usage_limits(std::shared_ptr<const pool::instance> inst,
+                                                       std::string base_url);
+
+  /// claude-kiro-oauth: GET {base}/ListAvailableModels?origin=AI_EDITOR (&profileArn= for
+  /// social logins), as kiro_usage_limits().
+  boost::asio::awaitable<kiro_models> kiro_list_models(std::shared_ptr<const pool::instance> inst,
+                                                       std::string base_url);
 
   /// Starts refreshing ahead of time every `timer_period` for the instances `list` returns
   /// (when refresh_timer is on). Failures are reported through `on_failure(inst, error,

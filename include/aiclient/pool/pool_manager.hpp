@@ -97,9 +97,14 @@ class pool_manager {
   ///   client_error: usageCount+1, lastUsed now; health unchanged.
   void report(std::string_view type, std::string_view uuid, const outcome& o);
 
+  /// Parks (type, uuid) until `until`, when the upstream says its quota resets (a monthly or
+  /// daily allowance): a cooldown not capped by rate_limit_max. Health, errorCount and the
+  /// rate-limit streak are unchanged. Unknown uuids are ignored.
+  void quota_exhausted_until(std::string_view type, std::string_view uuid, time_point until);
+
   /// Records a health check: ok brings the instance back (healthy, errorCount 0, picked first
-  /// next); a failure keeps it unhealthy (or counts an error for a healthy one). Does not
-  /// touch usageCount/lastUsed.
+  /// next; its result is `message`, or "ok" when empty); a failure keeps it unhealthy (or
+  /// counts an error for a healthy one). Does not touch usageCount/lastUsed or a cooldown.
   void report_health_check(std::string_view type, std::string_view uuid, bool ok,
                            std::string_view message);
 

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,7 +25,12 @@ std::vector<std::string> completion_stream(protocol::wire_protocol p, std::strin
 /// The model list in `p`'s shape.
 std::string models_json(protocol::wire_protocol p);
 
-/// {"input_tokens": N} estimate for Anthropic count_tokens: one token per 4 bytes, at least 1.
-std::string count_tokens_json(std::size_t request_bytes);
+/// A token count estimate in `p`'s shape: one token per 4 bytes of the request, at least 1;
+/// {"input_tokens": N} (Anthropic count_tokens) or {"totalTokens": N} (Gemini countTokens).
+std::string count_tokens_json(std::size_t request_bytes,
+                              protocol::wire_protocol p = protocol::wire_protocol::claude);
+
+/// A token count `n` in `p`'s shape ({"input_tokens": n} or {"totalTokens": n}).
+std::string token_count_json(std::int64_t n, protocol::wire_protocol p);
 
 }  // namespace aiclient::provider::mock

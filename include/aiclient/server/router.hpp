@@ -12,7 +12,7 @@ namespace aiclient::server {
 enum class endpoint {
   chat_completions,  ///< POST /v1/chat/completions (OpenAI)
   messages,          ///< POST /v1/messages (Anthropic)
-  count_tokens,      ///< POST /v1/messages/count_tokens (Anthropic)
+  count_tokens,      ///< POST /v1/messages/count_tokens (Anthropic), {model}:countTokens (Gemini)
   models,            ///< GET /v1/models (OpenAI, or Anthropic with anthropic-version)
   gemini_generate,   ///< POST /v1beta/models/{model}:generateContent
   gemini_stream,     ///< POST /v1beta/models/{model}:streamGenerateContent

@@ -175,5 +175,116 @@ TEST_F(gemini_project, concurrent_resolutions_share_one_discovery) {
   EXPECT_EQ(api_.requests().size(), 1u);
 }
 
+const std::string vpc_sc_denial = R"({"error":{"code":403,
+    "message":"Request is prohibited by organization's policy. vpcServiceControlsUniqueIdentifier: x",
+    "status":"PERMISSION_DENIED",
+    "details":[{"@type":"type.googleapis.com/google.rpc.PreconditionFailure"},
+               {"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SECURITY_POLICY_VIOLATED",
+                "domain":"googleapis.com"}]}})";
+
+TEST_F(gemini_project, a_security_policy_violation_onboards_with_the_standard_tier) {
+  api_.push(json_answer(403, vpc_sc_denial));
+  api_.push(json_answer(200, R"({"name":"operations/vpc-1","done":false})"));
+  api_.push(json_answer(200, R"({"name":"operations/vpc-1","done":true,
+      "response":{"cloudaicompanionProject":{"id":"vpc-proj"}}})"));
+  const auto [project, error] = resolve(instance());
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(project, "vpc-proj");
+  EXPECT_EQ(calls(), (std::vector<std::string>{"POST /v1internal:loadCodeAssist",
+                                               "POST /v1internal:onboardUser",
+                                               "GET /v1internal/operations/vpc-1"}));
+  const auto onboard = json::parse(api_.requests()[1].body);
+  EXPECT_EQ(onboard["tierId"], "standard-tier");
+  EXPECT_EQ(onboard["metadata"]["pluginType"], "GEMINI");
+}
+
+TEST_F(gemini_project, a_security_policy_violation_that_cannot_onboard_asks_for_project_id) {
+  // Array-wrapped, as Google sometimes sends errors.
+  api_.push(json_answer(403, "[" + vpc_sc_denial + "]"));
+  api_.push(json_answer(
+      400,
+      R"({"error":{"code":400,"message":"Precondition check failed.","status":"FAILED_PRECONDITION"}})"));
+  const auto [project, error] = resolve(instance());
+  EXPECT_EQ(project, "");
+  EXPECT_NE(error.find("onboardUser: HTTP 400"), std::string::npos) << error;
+  EXPECT_NE(error.find("Precondition check failed."), std::string::npos) << error;
+  EXPECT_NE(error.find("VPC Service Controls: set PROJECT_ID"), std::string::npos) << error;
+}
+
+TEST_F(gemini_project, another_403_on_load_code_assist_is_not_a_standard_tier) {
+  api_.push(json_answer(
+      403,
+      R"({"error":{"code":403,"message":"denied","details":[{"reason":"ACCESS_TOKEN_SCOPE_INSUFFICIENT"}]}})"));
+  const auto [project, error] = resolve(instance());
+  EXPECT_EQ(project, "");
+  EXPECT_NE(error.find("loadCodeAssist: HTTP 403"), std::string::npos) << error;
+  EXPECT_EQ(calls(), (std::vector<std::string>{"POST /v1internal:loadCodeAssist"}));
+}
+
+// ---- countTokens ----
+
+const std::string contents = R"([{"role":"user","parts":[{"text":"how many tokens is this?"}]}])";
+
+TEST_F(gemini_project, count_tokens_calls_code_assist) {
+  api_.push(json_answer(200, R"({"totalTokens":42})"));
+  const token_count c =
+      run(manager_.count_code_assist_tokens(instance(), "gemini-2.5-pro", contents));
+  EXPECT_EQ(c.error, "");
+  ASSERT_TRUE(c.total);
+  EXPECT_EQ(*c.total, 42);
+  const auto seen = api_.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_EQ(seen[0].target, "/v1internal:countTokens");
+  EXPECT_EQ(seen[0].headers.at("authorization"), "Bearer ya29.api-access");
+  EXPECT_EQ(seen[0].headers.at("content-type"), "application/json");
+  EXPECT_EQ(
+      json::parse(seen[0].body),
+      json::parse(R"({"request":{"model":"models/gemini-2.5-pro","contents":)" + contents + "}}"));
+  // A model already named "models/..." is not prefixed twice; no project is needed.
+  api_.push(json_answer(200, R"({"totalTokens":"7"})"));
+  const token_count again =
+      run(manager_.count_code_assist_tokens(instance(), "models/gemini-2.5-flash", contents));
+  ASSERT_TRUE(again.total) << again.error;
+  EXPECT_EQ(*again.total, 7);
+  EXPECT_EQ(json::parse(api_.requests()[1].body)["request"]["model"], "models/gemini-2.5-flash");
+}
+
+TEST_F(gemini_project, count_tokens_refreshes_after_a_401_and_retries_once) {
+  api_.push(json_answer(401, R"({"error":{"code":401,"message":"invalid credentials"}})"));
+  api_.push(json_answer(200, R"({"totalTokens":9})"));
+  token_.push(
+      json_answer(200, json{{"access_token", "ya29.refreshed"}, {"expires_in", 3599}}.dump()));
+  const token_count c =
+      run(manager_.count_code_assist_tokens(instance(), "gemini-2.5-pro", contents));
+  ASSERT_TRUE(c.total) << c.error;
+  EXPECT_EQ(*c.total, 9);
+  ASSERT_EQ(api_.requests().size(), 2u);
+  EXPECT_EQ(api_.requests()[1].headers.at("authorization"), "Bearer ya29.refreshed");
+  EXPECT_EQ(token_.requests().size(), 1u);
+}
+
+TEST_F(gemini_project, count_tokens_failures_are_errors_without_secrets) {
+  api_.push(json_answer(
+      429,
+      R"({"error":{"code":429,"message":"quota for ya29.api-access","status":"RESOURCE_EXHAUSTED"}})"));
+  const token_count c =
+      run(manager_.count_code_assist_tokens(instance(), "gemini-2.5-pro", contents));
+  EXPECT_FALSE(c.total);
+  EXPECT_NE(c.error.find("countTokens: HTTP 429"), std::string::npos) << c.error;
+  EXPECT_EQ(c.error.find("ya29.api-access"), std::string::npos) << c.error;
+
+  api_.push(json_answer(200, R"({"somethingElse":1})"));
+  const token_count odd =
+      run(manager_.count_code_assist_tokens(instance(), "gemini-2.5-pro", contents));
+  EXPECT_FALSE(odd.total);
+  EXPECT_NE(odd.error.find("no totalTokens"), std::string::npos) << odd.error;
+
+  const token_count bad = run(manager_.count_code_assist_tokens(instance(), "m", "{}"));
+  EXPECT_FALSE(bad.total);
+  EXPECT_NE(bad.error.find("not a JSON array"), std::string::npos) << bad.error;
+  EXPECT_EQ(api_.requests().size(), 2u);
+}
+
 }  // namespace
 }  // namespace aiclient::auth::test

@@ -230,6 +230,26 @@ TEST(pool_manager, rate_limit_with_retry_after_cools_down_until_then) {
   EXPECT_EQ(state_of(capped, "c").cooldown_until, clock.now() + 120s);
 }
 
+TEST(pool_manager, a_quota_reset_time_is_not_capped) {
+  fake_clock clock;
+  pool_manager m(from(three_mocks), {.rate_limit_max = 120s}, clock.fn());
+  // A monthly allowance used up: parked until the upstream's own reset time, days away.
+  m.quota_exhausted_until("mock", "a", clock.now() + 20 * 24h);
+  m.quota_exhausted_until("mock", "nobody", clock.now() + 20 * 24h);  // ignored
+  auto st = state_of(m, "a");
+  EXPECT_EQ(st.cooldown_until, clock.now() + 20 * 24h);
+  EXPECT_TRUE(st.is_healthy);
+  // A health check that passes keeps the cooldown, and its message.
+  m.report_health_check("mock", "a", true, "ok: usage 50 of 50; limit reached");
+  st = state_of(m, "a");
+  EXPECT_EQ(st.cooldown_until, clock.now() + 20 * 24h);
+  EXPECT_EQ(st.last_health_check_result, "ok: usage 50 of 50; limit reached");
+  EXPECT_EQ(pick_uuid(m), "b");
+  // A Retry-After of the same length is capped.
+  m.report("mock", "b", rate_limited(20 * 24h));
+  EXPECT_EQ(state_of(m, "b").cooldown_until, clock.now() + 120s);
+}
+
 TEST(pool_manager, rate_limit_without_retry_after_backs_off_exponentially_up_to_the_cap) {
   fake_clock clock;
   pool_manager m(from(three_mocks), {.rate_limit_base = 5s, .rate_limit_max = 60s}, clock.fn());

@@ -25,6 +25,12 @@ TEST(router, gemini_model_and_verb) {
   EXPECT_EQ(r.proto, wire_protocol::gemini);
   auto g = match_route("POST", "/v1beta/models/gemini-2.5-flash:generateContent", false);
   EXPECT_EQ(g.ep, endpoint::gemini_generate);
+  auto count = match_route("POST", "/v1beta/models/gemini-2.5-pro:countTokens", false);
+  EXPECT_EQ(count.ep, endpoint::count_tokens);
+  EXPECT_EQ(count.proto, wire_protocol::gemini);
+  EXPECT_EQ(count.gemini_model, "gemini-2.5-pro");
+  EXPECT_FALSE(
+      match_route("GET", "/v1beta/models/gemini-2.5-pro:countTokens", false).method_allowed);
   auto bad = match_route("POST", "/v1beta/models/x:explode", false);
   EXPECT_EQ(bad.ep, endpoint::unknown);
   EXPECT_EQ(bad.proto, wire_protocol::gemini);
