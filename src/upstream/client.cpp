@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <deque>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
@@ -169,6 +170,25 @@ struct pool_state {
     return c.tls != nullptr;
   }
 };
+
+/// Index of the SSL_CTX ex_data slot that marks a context whose system CA store is loaded.
+int system_ca_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+/// Loads the system CA store into `ctx` on its first use (contexts are shared by threads).
+void ensure_system_ca(ssl::context& ctx) {
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  SSL_CTX* handle = ctx.native_handle();
+  if (SSL_CTX_get_ex_data(handle, system_ca_index()) != nullptr) return;
+  error_code ec;
+  ctx.set_default_verify_paths(ec);
+  if (ec) spdlog::warn("TLS: the system CA store could not be loaded: {}", ec.message());
+  static char loaded = 1;
+  SSL_CTX_set_ex_data(handle, system_ca_index(), &loaded);
+}
 
 bool is_ip_literal(const std::string& host) {
   error_code ec;
@@ -671,6 +691,7 @@ struct client::impl {
 
     // TLS.
     if (target.tls()) {
+      ensure_system_ca(tls);
       conn->tls = std::make_unique<tls_stream>(std::move(*conn->plain), tls);
       conn->plain.reset();
       SSL* ssl_handle = conn->tls->native_handle();
@@ -791,9 +812,8 @@ std::unique_ptr<ssl::context> make_client_tls_context(const std::string& extra_c
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  system_ca_index();  // the slot exists before any thread races for it
   error_code ec;
-  ctx->set_default_verify_paths(ec);
-  if (ec) spdlog::warn("TLS: the system CA store could not be loaded: {}", ec.message());
   if (!extra_ca_file.empty()) {
     ctx->load_verify_file(extra_ca_file, ec);
     if (ec) {

@@ -1,6 +1,8 @@
 #include "aiclient/upstream/client.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -13,6 +15,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <stdexcept>
 
@@ -796,6 +799,25 @@ TEST_F(upstream_client, https_with_an_untrusted_certificate_is_a_tls_failure) {
     EXPECT_NE(r.detail.find("certificate"), std::string::npos) << r.detail;
   });
   EXPECT_TRUE(fake.requests().empty());
+}
+
+TEST_F(upstream_client, the_system_ca_store_is_loaded_by_the_first_tls_connection) {
+  // Start-up does not pay for the system CA bundle; the first TLS connection loads it.
+  auto ctx = make_client_tls_context("");
+  auto count = [&] {
+    return sk_X509_OBJECT_num(X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx->native_handle())));
+  };
+  EXPECT_EQ(count(), 0);
+  fake_upstream fake(true);
+  run([&]() -> asio::awaitable<void> {
+    auto c = make_client(ctx.get());
+    auto r = co_await c->send(make_request("GET", fake.base_url() + "/"));
+    EXPECT_EQ(r.error, failure::tls) << r.detail;  // the fake's CA is not a system CA
+  });
+  std::error_code ec;
+  if (std::filesystem::file_size(X509_get_default_cert_file(), ec) > 0 && !ec) {
+    EXPECT_GT(count(), 0);
+  }
 }
 
 TEST_F(upstream_client, https_with_a_host_name_not_in_the_certificate_is_a_tls_failure) {
