@@ -1,5 +1,6 @@
 #include "aiclient/server/handler.hpp"
 
+#include <cctype>
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -75,8 +76,9 @@ std::vector<header> sse_headers() {
 
 // Upstream response headers worth passing on to the client.
 bool relayable_header(std::string_view name) {
-  return name == "content-type" || name == "retry-after" || name == "request-id" ||
-         name == "x-request-id" || name == "openai-processing-ms" ||
+  return util::iequals(name, "content-type") || util::iequals(name, "retry-after") ||
+         util::iequals(name, "request-id") || util::iequals(name, "x-request-id") ||
+         util::iequals(name, "openai-processing-ms") ||
          util::istarts_with(name, "x-ratelimit-") ||
          util::istarts_with(name, "anthropic-ratelimit-");
 }
@@ -124,10 +126,9 @@ std::string health_json() {
 
 // Upstream response headers passed on to the client.
 std::vector<header> relayed_headers(upstream::response& resp) {
-  std::vector<header> headers;
-  for (auto& [name, value] : resp.headers()) {
-    std::string lname = util::to_lower(name);
-    if (relayable_header(lname)) headers.emplace_back(std::move(lname), std::move(value));
+  std::vector<header> headers = resp.headers(relayable_header);
+  for (auto& h : headers) {
+    for (char& c : h.first) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   return headers;
 }

@@ -93,11 +93,26 @@ class callback_guard {
   cancel_token* token_;
 };
 
-/// Idle keep-alive connections of one client, shared with its responses through weak_ptr.
+using piece_buffer = std::array<char, piece_size>;
+
+/// Idle keep-alive connections of one client, shared with its responses through weak_ptr;
+/// and spare body buffers, so a response does not allocate (and free) 16 KB each time.
 struct pool_state {
   std::size_t max_idle = 0;
   std::chrono::milliseconds keepalive{0};
   std::unordered_map<std::string, std::deque<std::unique_ptr<connection>>> idle;
+  std::vector<std::unique_ptr<piece_buffer>> spare_pieces;
+  static constexpr std::size_t max_spare_pieces = 64;
+
+  std::unique_ptr<piece_buffer> take_piece() {
+    if (spare_pieces.empty()) return std::make_unique<piece_buffer>();
+    auto p = std::move(spare_pieces.back());
+    spare_pieces.pop_back();
+    return p;
+  }
+  void give_piece(std::unique_ptr<piece_buffer> p) {
+    if (p && spare_pieces.size() < max_spare_pieces) spare_pieces.push_back(std::move(p));
+  }
 
   std::size_t count() const noexcept {
     std::size_t n = 0;
@@ -253,15 +268,17 @@ std::string ms_text(std::chrono::milliseconds d) {
 class response_impl final : public response {
  public:
   response_impl(std::unique_ptr<connection> conn, std::unique_ptr<response_parser> parser,
-                std::weak_ptr<pool_state> pool, cancel_token* cancel,
+                std::shared_ptr<pool_state> pool, cancel_token* cancel,
                 std::chrono::milliseconds idle_timeout)
       : conn_(std::move(conn)),
         parser_(std::move(parser)),
-        pool_(std::move(pool)),
+        pool_(pool),
         cancel_(cancel),
-        idle_timeout_(idle_timeout) {}
+        idle_timeout_(idle_timeout),
+        piece_(pool->take_piece()) {}
 
   ~response_impl() override {
+    if (auto pool = pool_.lock()) pool->give_piece(std::move(piece_));
     if (!conn_) return;
     bool reusable = !aborted_ && error_ == failure::none && parser_->is_done() &&
                     parser_->keep_alive() && conn_->buffer.size() == 0;
@@ -283,9 +300,10 @@ class response_impl final : public response {
     return it->value();
   }
 
-  std::vector<header> headers() const override {
+  std::vector<header> headers(bool (*keep)(std::string_view name)) const override {
     std::vector<header> out;
     for (const auto& f : parser_->get()) {
+      if (keep && !keep(f.name_string())) continue;
       out.emplace_back(std::string(f.name_string()), std::string(f.value()));
     }
     return out;
@@ -352,8 +370,8 @@ class response_impl final : public response {
     callback_guard guard(cancel_, [this] { abort(); });
     auto& body = parser_->get().body();
     for (;;) {
-      body.data = piece_.data();
-      body.size = piece_.size();
+      body.data = piece_->data();
+      body.size = piece_->size();
       body.more = true;
       conn_->tcp().expires_after(idle_timeout_);
       auto [ec, n] = co_await with_stream(*conn_, [&](auto& s) {
@@ -367,7 +385,7 @@ class response_impl final : public response {
         parser_->put_eof(eof_ec);
         if (!eof_ec) ec = {};
       }
-      std::size_t got = piece_.size() - body.size;
+      std::size_t got = piece_->size() - body.size;
       if (ec) {
         failure f = classify(ec, failure::idle_timeout);
         fail(f);
@@ -381,7 +399,7 @@ class response_impl final : public response {
       }
       if (got > 0) {
         got += drain_buffered(body);
-        co_return result{failure::none, std::string_view(piece_.data(), got)};
+        co_return result{failure::none, std::string_view(piece_->data(), got)};
       }
       if (parser_->is_done()) {
         conn_->tcp().expires_never();
@@ -417,7 +435,7 @@ class response_impl final : public response {
   bool aborted_ = false;
   failure error_ = failure::none;
   error_code deferred_;  ///< a parse error met by drain_buffered, reported on the next read
-  std::array<char, piece_size> piece_;
+  std::unique_ptr<piece_buffer> piece_;
 };
 
 struct connect_result {

@@ -102,8 +102,9 @@ class response {
   virtual int status() const noexcept = 0;
   /// Value of a response header (case-insensitive name), empty when absent.
   virtual std::string_view header_value(std::string_view name) const = 0;
-  /// All response headers, in order.
-  virtual std::vector<header> headers() const = 0;
+  /// The response headers, in order: all of them, or those whose name `keep` accepts (the
+  /// name as the upstream spelled it).
+  virtual std::vector<header> headers(bool (*keep)(std::string_view name) = nullptr) const = 0;
   /// Reads the next piece of (de-chunked) body. Returns {failure::none, bytes}; an empty
   /// view with failure::none means the body is complete. The view stays valid until the
   /// next call. Enforces the idle timeout between pieces.
