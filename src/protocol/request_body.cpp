@@ -15,6 +15,7 @@ namespace aiclient::protocol {
 namespace {
 
 namespace od = simdjson::ondemand;
+static_assert(json_padding >= simdjson::SIMDJSON_PADDING);
 using simdjson::error_code;
 
 // Per-thread simdjson state: the on-demand parser (its index and string buffers grow to the
@@ -35,11 +36,19 @@ json_scratch& scratch() {
   return s;
 }
 
-// Copies a body into the thread's padded buffer for the lifetime of one call. Declared before
-// the document so that it outlives every simdjson object of the call.
+// The body as simdjson reads it (up to SIMDJSON_PADDING bytes past the end), for the lifetime
+// of one call: the caller's own buffer when it has that much room allocated after the body
+// (the server reserves it), else a copy in the thread's padded buffer. Declared before the
+// document so that it outlives every simdjson object of the call.
 class padded_input {
  public:
-  explicit padded_input(std::string_view body) : s_(scratch()), size_(body.size()) {
+  padded_input(std::string_view body, std::size_t allocated)
+      : s_(scratch()), size_(body.size()) {
+    if (allocated >= body.size() + simdjson::SIMDJSON_PADDING) {
+      base_ = body.data();
+      cap_ = allocated;
+      return;
+    }
     const std::size_t need = body.size() + simdjson::SIMDJSON_PADDING;
     if (s_.cap < need) {
       const std::size_t cap = std::max(need, s_.cap * 2);
@@ -48,6 +57,8 @@ class padded_input {
     }
     if (!body.empty()) std::memcpy(s_.buf.get(), body.data(), body.size());
     std::memset(s_.buf.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
+    base_ = s_.buf.get();
+    cap_ = s_.cap;
   }
   ~padded_input() {
     if (s_.cap > keep_capacity + simdjson::SIMDJSON_PADDING) {
@@ -60,15 +71,17 @@ class padded_input {
   padded_input& operator=(const padded_input&) = delete;
 
   simdjson::padded_string_view view() const {
-    return simdjson::padded_string_view(s_.buf.get(), size_, s_.cap);
+    return simdjson::padded_string_view(base_, size_, cap_);
   }
   od::parser& parser() { return s_.parser; }
-  /// Offset of a pointer into the padded copy (the same offset as in the original body).
-  std::size_t offset(const char* p) const { return static_cast<std::size_t>(p - s_.buf.get()); }
+  /// Offset of a pointer into the input (the same offset as in the original body).
+  std::size_t offset(const char* p) const { return static_cast<std::size_t>(p - base_); }
 
  private:
   json_scratch& s_;
   std::size_t size_;
+  const char* base_ = nullptr;
+  std::size_t cap_ = 0;
 };
 
 constexpr std::string_view malformed_prefix = "malformed JSON in request body: ";
@@ -482,13 +495,17 @@ std::string absent_system_field(wire_protocol p, std::string_view prompt) {
 
 }  // namespace
 
-inspect_result inspect_body(wire_protocol /*p*/, std::string_view body) {
+inspect_result inspect_body(wire_protocol p, std::string_view body) {
+  return inspect_body(p, body, 0);
+}
+
+inspect_result inspect_body(wire_protocol /*p*/, std::string_view body, std::size_t allocated) {
   inspect_result result;
   const auto fail = [&](std::string message) {
     result.error = std::move(message);
     return std::move(result);
   };
-  padded_input in(body);
+  padded_input in(body, allocated);
   od::document doc;
   if (const error_code e = in.parser().iterate(in.view()).get(doc)) return fail(malformed(e));
   od::object obj;
@@ -545,11 +562,17 @@ inspect_result inspect_body(wire_protocol /*p*/, std::string_view body) {
 
 std::optional<std::string> apply_edits(wire_protocol p, std::string_view body,
                                        const body_edits& edits, std::string* error) {
+  return apply_edits(p, body, 0, edits, error);
+}
+
+std::optional<std::string> apply_edits(wire_protocol p, std::string_view body,
+                                       std::size_t allocated, const body_edits& edits,
+                                       std::string* error) {
   const auto fail = [&](std::string message) -> std::optional<std::string> {
     if (error) *error = std::move(message);
     return std::nullopt;
   };
-  padded_input in(body);
+  padded_input in(body, allocated);
   od::document doc;
   if (const error_code e = in.parser().iterate(in.view()).get(doc)) return fail(malformed(e));
   od::object obj;

@@ -692,7 +692,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
 
   protocol::body_summary summary;
   if (req.method == "POST") {
-    auto inspected = protocol::inspect_body(r.proto, req.body);
+    auto inspected = protocol::inspect_body(r.proto, req.body, req.body.capacity());
     if (!inspected.summary) {
       rec.status = 400;
       co_await send_error(ch, r.proto, 400, inspected.error);
@@ -739,7 +739,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
     if (strip_model_prefix) edits.model = model;
     edits.mode = env.settings.system_prompt_mode;
     std::string err;
-    auto edited = protocol::apply_edits(r.proto, req.body, edits, &err);
+    auto edited = protocol::apply_edits(r.proto, req.body, req.body.capacity(), edits, &err);
     if (!edited) {
       rec.status = 400;
       co_await send_error(ch, r.proto, 400, err);

@@ -30,6 +30,13 @@ struct inspect_result {
 /// Reads `model` and `stream` from a JSON request body. `p` selects protocol-specific rules
 /// (for gemini the model is in the URL, so a missing "model" is fine everywhere: callers decide).
 inspect_result inspect_body(wire_protocol p, std::string_view body);
+/// Bytes past the end of a body that the JSON parser may read (simdjson's padding).
+inline constexpr std::size_t json_padding = 64;
+
+/// The same, where `allocated` bytes are allocated at body.data(): with at least
+/// body.size() + 64 (simdjson's padding, which it may read but never writes), the body is
+/// parsed in place instead of copied first (e.g. a std::string's capacity()).
+inspect_result inspect_body(wire_protocol p, std::string_view body, std::size_t allocated);
 
 /// Edits applied to a pass-through body. Untouched bytes are copied as they are.
 struct body_edits {
@@ -56,5 +63,9 @@ struct body_edits {
 /// of the wrong type such as a numeric "model" or "system").
 std::optional<std::string> apply_edits(wire_protocol p, std::string_view body,
                                        const body_edits& edits, std::string* error = nullptr);
+/// The same, parsing in place when `allocated` leaves room for the padding (see inspect_body).
+std::optional<std::string> apply_edits(wire_protocol p, std::string_view body,
+                                       std::size_t allocated, const body_edits& edits,
+                                       std::string* error = nullptr);
 
 }  // namespace aiclient::protocol

@@ -589,3 +589,69 @@ TEST(InspectBody, ReadsStreamOptionsIncludeUsage) {
   EXPECT_FALSE(r.summary->include_usage);
 }
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Parsing in place (a buffer with room for the padding) gives what parsing a copy gives.
+
+namespace in_place {
+
+std::string with_room(std::string_view text) {
+  std::string s;
+  s.reserve(text.size() + aiclient::protocol::json_padding);
+  s.append(text);
+  return s;
+}
+
+TEST(InspectBodyInPlace, SameSummaryAndErrorsAsTheCopy) {
+  const std::vector<std::string> bodies = {
+      R"({"model":"gpt-4o","stream":true,"messages":[]})",
+      "{\"model\":\"claude\",\"tools\":" + claude_tools + ",\"stream\":false}",
+      R"({"model":"caf\u00e9","messages":[{"role":"user","content":"x"}]})",
+      R"({"model":)",             // truncated
+      R"(["not an object"])",     // wrong root
+      R"({"model":1})",           // wrong type
+      "",                          // empty
+  };
+  for (const auto& text : bodies) {
+    const std::string body = with_room(text);
+    ASSERT_GE(body.capacity(), body.size() + aiclient::protocol::json_padding);
+    const auto copied = inspect_body(wire_protocol::openai, std::string_view(body));
+    const auto in_place = inspect_body(wire_protocol::openai, body, body.capacity());
+    EXPECT_EQ(copied.error, in_place.error) << text;
+    ASSERT_EQ(copied.summary.has_value(), in_place.summary.has_value()) << text;
+    if (copied.summary) {
+      EXPECT_EQ(copied.summary->model, in_place.summary->model) << text;
+      EXPECT_EQ(copied.summary->stream, in_place.summary->stream) << text;
+    }
+  }
+}
+
+TEST(ApplyEditsInPlace, SameBytesAsTheCopy) {
+  const std::string body = with_room(
+      "{ \"system\" : \"be brief\", \"model\":\"old\",\"tools\":" + claude_tools +
+      ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+  body_edits edits;
+  edits.model = "new-model";
+  edits.system_prompt = "Always answer in French.";
+  std::string err_copy, err_in_place;
+  const auto copied =
+      apply_edits(wire_protocol::claude, std::string_view(body), edits, &err_copy);
+  const auto in_place =
+      apply_edits(wire_protocol::claude, body, body.capacity(), edits, &err_in_place);
+  ASSERT_TRUE(copied) << err_copy;
+  ASSERT_TRUE(in_place) << err_in_place;
+  EXPECT_EQ(*copied, *in_place);
+  EXPECT_NE(in_place->find("\"new-model\""), std::string::npos);
+  EXPECT_NE(in_place->find("Always answer in French."), std::string::npos);
+}
+
+TEST(InspectBodyInPlace, TooLittleRoomFallsBackToACopy) {
+  // `allocated` smaller than size + padding: the body is copied, the result is the same.
+  const std::string body = R"({"model":"m","stream":true})";
+  const auto r = inspect_body(wire_protocol::openai, body, body.size());
+  ASSERT_TRUE(r.summary) << r.error;
+  EXPECT_EQ(r.summary->model, "m");
+  EXPECT_TRUE(r.summary->stream);
+}
+
+}  // namespace in_place
