@@ -94,6 +94,7 @@ std::optional<upstream::request> build_passthrough(const pool::instance& inst, p
   if (req.method == "POST") {
     req.headers.emplace_back("content-type", "application/json");
     req.body = std::move(in.body);
+    req.borrowed_body = in.borrowed_body;
   }
   req.headers.emplace_back("accept", "application/json, text/event-stream");
   if (inst.type == "openai-qwen-oauth") {

@@ -919,7 +919,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       const provider::operation op = in.op;  // `in` is moved into the upstream request below
       in.query = r.proto == wire_protocol::gemini ? std::string_view() : req.query;
       in.client_headers = &req.headers;
-      in.body = convert ? upstream_body : body;
+      // Borrowed, not copied: both outlive every attempt (a 115 KB body is not copied per try).
+      in.borrowed_body = convert ? std::string_view(upstream_body) : std::string_view(body);
       // modelMapping of the instance: the upstream gets its own name for the model.
       if (const std::string mapped = inst.upstream_model(model);
           mapped != model && req.method == "POST") {

@@ -52,8 +52,13 @@ using response_parser = http::response_parser<http::buffer_body>;
 /// A request ready for the wire: the serialized head and the body.
 struct wire_request {
   std::string head;
-  std::string body;
-  bool is_head = false;  ///< a HEAD request: the response has no body
+  std::string owned_body;
+  std::string_view borrowed_body;  ///< sent when owned_body is empty
+  bool is_head = false;            ///< a HEAD request: the response has no body
+
+  std::string_view body() const {
+    return owned_body.empty() ? borrowed_body : std::string_view(owned_body);
+  }
 };
 
 /// One connection to an upstream (or a tunnel through the proxy to it).
@@ -554,14 +559,15 @@ struct client::impl {
     }
     // As Beast's prepare_payload did: a length whenever there is a body or the method
     // expects one.
-    if (!req.body.empty() || req.method == "POST" || req.method == "PUT" ||
-        req.method == "PATCH") {
+    w.owned_body = std::move(req.body);
+    w.borrowed_body = req.borrowed_body;
+    const std::size_t length = w.body().size();
+    if (length > 0 || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
       h.append("Content-Length: ");
-      h.append(std::to_string(req.body.size()));
+      h.append(std::to_string(length));
       h.append("\r\n");
     }
     h.append("\r\n");
-    w.body = std::move(req.body);
     return w;
   }
 
@@ -756,7 +762,9 @@ struct client::impl {
     };
 
     c.tcp().expires_after(opts.first_byte_timeout);
-    const std::array<asio::const_buffer, 2> out{asio::buffer(msg.head), asio::buffer(msg.body)};
+    const std::string_view body = msg.body();
+    const std::array<asio::const_buffer, 2> out{asio::buffer(msg.head),
+                                                asio::buffer(body.data(), body.size())};
     auto [wec, wn] =
         co_await with_stream(c, [&](auto& s) { return asio::async_write(s, out, use_tuple); });
     if (aborted) co_return abort_result();

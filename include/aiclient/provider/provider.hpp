@@ -27,6 +27,8 @@ struct passthrough_input {
   /// Client headers (lower-case names); only protocol headers are passed on, never credentials.
   const std::vector<upstream::header>* client_headers = nullptr;
   std::string body;  ///< body to send (already edited)
+  /// Sent when `body` is empty; the caller keeps it alive until the request is sent.
+  std::string_view borrowed_body;
 };
 
 /// Builds the upstream request for a same-protocol pass-through to `inst`; `in.body` is moved

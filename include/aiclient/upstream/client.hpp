@@ -57,6 +57,9 @@ struct request {
   url target;                   ///< absolute URL (its path includes the query)
   std::vector<header> headers;  ///< extra headers; Host, Content-Length are set by the client
   std::string body;
+  /// Sent when `body` is empty: a body owned by the caller, which keeps it alive until send()
+  /// completes (the handler's retries reuse one large body instead of copying it each time).
+  std::string_view borrowed_body;
 };
 
 /// Limits and timeouts of one client (one per worker thread).

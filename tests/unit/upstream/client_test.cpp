@@ -154,6 +154,30 @@ TEST_F(upstream_client, sends_request_with_host_length_and_user_agent) {
   EXPECT_EQ(reqs[0].body, "{\"a\":1}");
 }
 
+TEST_F(upstream_client, sends_a_borrowed_body_and_prefers_an_owned_one) {
+  fake_upstream fake;
+  const std::string large(200 * 1024, 'x');  // the caller's body, not copied into the request
+  run([&]() -> asio::awaitable<void> {
+    auto c = make_client();
+    auto req = make_request("POST", fake.base_url() + "/borrowed");
+    req.borrowed_body = large;
+    auto r = co_await c->send(std::move(req));
+    EXPECT_EQ(r.error, failure::none) << r.detail;
+    if (r.resp) co_await r.resp->read_all(1 << 20);
+    r.resp.reset();
+    auto req2 = make_request("POST", fake.base_url() + "/owned", "own");
+    req2.borrowed_body = large;
+    auto r2 = co_await c->send(std::move(req2));
+    EXPECT_EQ(r2.error, failure::none) << r2.detail;
+  });
+  auto reqs = fake.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].headers["content-length"], std::to_string(large.size()));
+  EXPECT_EQ(reqs[0].body, large);
+  EXPECT_EQ(reqs[1].headers["content-length"], "3");
+  EXPECT_EQ(reqs[1].body, "own");
+}
+
 TEST_F(upstream_client, keeps_a_user_agent_set_by_the_request) {
   fake_upstream fake;
   run([&]() -> asio::awaitable<void> {
