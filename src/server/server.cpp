@@ -86,6 +86,7 @@ struct worker {
   std::optional<tcp::acceptor> acceptor;
   std::unique_ptr<upstream::client> upstream;
   std::list<session*> sessions;  // touched only on this worker's thread
+  bool ticking = false;          // watch_tick runs (while some handler does)
   std::thread thread;
 };
 
@@ -157,6 +158,19 @@ class session final : public client_channel {
   std::uint64_t bytes_sent() const override { return bytes_; }
 
   bool idle() const { return idle_; }
+  /// Called by the worker's tick: arms the client-disconnect watch of a handler that has run
+  /// for a while. Returns whether a handler is running (the tick goes on while one is).
+  bool tick(std::chrono::steady_clock::time_point now) {
+    if (!handling_) return false;
+    if (!watch_armed_ && now - handler_since_ >= watch_delay) {
+      watch_armed_ = true;
+      arm_watch(watch_);
+    }
+    return true;
+  }
+  /// How long a handler runs before its client's connection is watched for a disconnect:
+  /// most answers are done sooner, and each watch costs a system call (a peeking receive).
+  static constexpr std::chrono::milliseconds watch_delay{50};
   void close_now() {
     beast::error_code ec;
     stream_.socket().close(ec);
@@ -184,6 +198,9 @@ class session final : public client_channel {
   beast::flat_buffer buf_;
   std::string out_;  // the head (or chunk) being written; its capacity is kept
   std::shared_ptr<watch_state> watch_ = std::make_shared<watch_state>();
+  bool handling_ = false;     // a handler runs
+  bool watch_armed_ = false;  // its watch is pending
+  std::chrono::steady_clock::time_point handler_since_{};
   std::string request_id_;
   bool keep_alive_ = true;
   bool started_ = false;
@@ -297,8 +314,11 @@ void session::arm_watch(std::shared_ptr<watch_state> st) {
 }
 
 void session::finish_watch() {
+  handling_ = false;
   watch_->done = true;
   watch_->token.clear_callback();
+  if (!watch_armed_) return;
+  watch_armed_ = false;
   beast::error_code ec;
   stream_.socket().cancel(ec);  // only the watch is pending here
 }
@@ -310,6 +330,22 @@ awaitable<bool> session::write_simple_error(protocol::wire_protocol proto, int s
   headers.emplace_back("content-type", "application/json");
   co_return co_await send_response(status, std::move(headers),
                                    protocol::error_body(proto, status, msg));
+}
+
+// Arms the disconnect watch of handlers that run longer than session::watch_delay; stops when
+// no handler runs (an idle worker does not wake up).
+awaitable<void> watch_tick(worker& w) {
+  asio::steady_timer timer(w.ioc);
+  for (;;) {
+    timer.expires_after(session::watch_delay);
+    auto [ec] = co_await timer.async_wait(use_tuple);
+    if (ec) break;
+    const auto now = std::chrono::steady_clock::now();
+    bool busy = false;
+    for (session* s : w.sessions) busy = s->tick(now) || busy;
+    if (!busy) break;
+  }
+  w.ticking = false;
 }
 
 awaitable<void> session::run() {
@@ -411,7 +447,13 @@ awaitable<void> session::run() {
     const std::size_t bytes_in = req.body.size();
 
     watch_ = std::make_shared<watch_state>();
-    arm_watch(watch_);
+    handling_ = true;
+    watch_armed_ = false;
+    handler_since_ = t0;
+    if (!w_.ticking) {
+      w_.ticking = true;
+      asio::co_spawn(w_.ioc, watch_tick(w_), asio::detached);
+    }
     stream_.expires_never();
 
     const auto now_cfg = s_.current_settings();
