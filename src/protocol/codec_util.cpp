@@ -56,6 +56,7 @@ void return_scratch(std::unique_ptr<json_scratch> s) {
     s->cap = 0;
   }
   if (s->parser.capacity() > keep_capacity) s->parser = od::parser{};
+  if (s->quotes.capacity() > keep_capacity / 64 + 1) std::vector<std::uint64_t>().swap(s->quotes);
   c.free.push_back(std::move(s));
 }
 
@@ -248,6 +249,42 @@ const char* scan_padded(const char* p, const char* end, bool quoted) {
   if (carry || quoted) return nullptr;
   return end;
 }
+
+// See index_body: escapes checked and unescaped quotes recorded, 64 bytes per step.
+bool index_padded(const char* p, const char* end, std::uint64_t* quotes) {
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  std::uint64_t carry = 0;
+  const char* paired_low = nullptr;
+  for (; p < end; p += 64, ++quotes) {
+    std::uint64_t bs = 0;
+    std::uint64_t qt = 0;
+    for (int k = 0; k < 4; ++k) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+      bs |= static_cast<std::uint64_t>(
+                static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash))))
+            << (16 * k);
+      qt |= static_cast<std::uint64_t>(
+                static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote))))
+            << (16 * k);
+    }
+    const auto left = static_cast<std::size_t>(end - p);
+    std::uint64_t inside = ~std::uint64_t{0};
+    if (left < 64) {
+      inside = (std::uint64_t{1} << left) - 1;
+      bs &= inside;
+      qt &= inside;
+    }
+    if (bs | carry) {
+      const std::uint64_t escaped = escaped_positions(bs, carry);
+      if (escaped & ~inside) return false;  // a backslash ends the body
+      if (!escapes_ok(p, end, escaped, paired_low)) return false;
+      qt &= ~escaped;
+    }
+    *quotes = qt;
+  }
+  return carry == 0;
+}
 #endif
 
 // Scans string content from p. quoted: stops at the closing quote and returns its position;
@@ -299,11 +336,37 @@ const char* scan_string(const char* p, const char* end, bool quoted, bool padded
   return quoted ? nullptr : p;
 }
 
+// The closing quote of a string whose content starts at p, from the quote index of its body:
+// nullptr when the string does not close before `end`.
+inline const char* closing_quote(const quote_index& qi, const char* p, const char* end) {
+  const auto from = static_cast<std::size_t>(p - qi.base);
+  const auto stop = static_cast<std::size_t>(end - qi.base);
+  std::size_t word = from / 64;
+  std::uint64_t bits = qi.bits[word] & (~std::uint64_t{0} << (from % 64));
+  while (!bits) {
+    if (++word * 64 >= stop) return nullptr;
+    bits = qi.bits[word];
+  }
+  const std::size_t at = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+  return at < stop ? qi.base + at : nullptr;
+}
+
 inline bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
 }  // namespace
+
+bool index_body(std::string_view padded_body, std::vector<std::uint64_t>& quotes) noexcept {
+#if defined(__SSE2__)
+  quotes.resize(padded_body.size() / 64 + 1);
+  return index_padded(padded_body.data(), padded_body.data() + padded_body.size(), quotes.data());
+#else
+  (void)padded_body;
+  (void)quotes;
+  return false;
+#endif
+}
 
 std::string_view trim_ws(std::string_view s) noexcept {
   while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
@@ -315,7 +378,7 @@ bool valid_string_content(std::string_view s, bool padded) noexcept {
   return scan_string(s.data(), s.data() + s.size(), false, padded) != nullptr;
 }
 
-bool valid_json(std::string_view s, bool padded) noexcept {
+bool valid_json(std::string_view s, bool padded, const quote_index* quotes) noexcept {
   const char* p = s.data();
   const char* const end = p + s.size();
   constexpr std::size_t max_depth = 1024;
@@ -325,7 +388,8 @@ bool valid_json(std::string_view s, bool padded) noexcept {
   };
   const auto key = [&] {
     if (p >= end || *p != '"') return false;
-    const char* q = scan_string(p + 1, end, true, padded);
+    const char* q =
+        quotes ? closing_quote(*quotes, p + 1, end) : scan_string(p + 1, end, true, padded);
     if (!q) return false;
     p = q + 1;
     skip_ws();
@@ -395,7 +459,8 @@ bool valid_json(std::string_view s, bool padded) noexcept {
           stack.push_back(']');
           break;
         case '"': {
-          const char* q = scan_string(p + 1, end, true, padded);
+          const char* q =
+              quotes ? closing_quote(*quotes, p + 1, end) : scan_string(p + 1, end, true, padded);
           if (!q) return false;
           p = q + 1;
           want_value = false;
@@ -507,13 +572,33 @@ void append_minified(std::string& out, std::string_view json) {
   const char* p = json.data();
   const char* const end = p + json.size();
   while (p < end) {
-    const char c = *p;
-    if (is_ws(c)) {
-      ++p;
-      continue;
+    // The run of bytes up to the next whitespace or quote is copied as it is.
+    const char* r = p;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i space = _mm_set1_epi8(' ');
+    const __m128i tab = _mm_set1_epi8('\t');
+    const __m128i lf = _mm_set1_epi8('\n');
+    const __m128i cr = _mm_set1_epi8('\r');
+    while (end - r >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
+      const __m128i hits =
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, space)),
+                       _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, lf)),
+                                    _mm_cmpeq_epi8(v, cr)));
+      const auto bits = static_cast<unsigned>(_mm_movemask_epi8(hits));
+      if (bits) {
+        r += __builtin_ctz(bits);
+        break;
+      }
+      r += 16;
     }
-    if (c != '"') {
-      out += c;
+#endif
+    while (r < end && !is_ws(*r) && *r != '"') ++r;
+    out.append(p, static_cast<std::size_t>(r - p));
+    p = r;
+    if (p >= end) break;
+    if (is_ws(*p)) {
       ++p;
       continue;
     }
@@ -605,6 +690,10 @@ bool reader::open(std::string_view body, od::document& doc, od::object& root) {
   if (const error_code e =
           s.parser.iterate(simdjson::padded_string_view(s.buf.get(), body.size(), s.cap)).get(doc))
     return fail(e);
+  // One pass over the whole body instead of one per string read (text, raw subtrees); when it
+  // finds a bad escape, every string is checked on its own as before (the same errors).
+  escapes_checked_ = index_body(std::string_view(s.buf.get(), body.size()), s.quotes);
+  quote_index_ = {s.buf.get(), s.quotes.data()};
   od::json_type t{};
   if (const error_code e = doc.type().get(t)) return fail(e);
   if (t != od::json_type::object) {
@@ -641,7 +730,8 @@ bool reader::text(od::value v, text_value& out, std::string_view what) {
   if (tok.size() < 2 || tok.front() != '"' || tok.back() != '"')
     return fail(simdjson::STRING_ERROR);
   const std::string_view content = tok.substr(1, tok.size() - 2);
-  if (!valid_string_content(content, true)) return fail(simdjson::STRING_ERROR);
+  if (!escapes_checked_ && !valid_string_content(content, true))
+    return fail(simdjson::STRING_ERROR);
   out = {content, true};
   return true;
 }
@@ -708,7 +798,7 @@ bool reader::raw(od::value v, std::string_view& out, std::string_view what) {
     span = v.raw_json_token();
   }
   span = trim_ws(span);
-  if (!valid_json(span, true)) {
+  if (!valid_json(span, true, escapes_checked_ ? &quote_index_ : nullptr)) {
     std::string msg = "malformed JSON in ";
     msg += what_;
     msg += ": invalid value in ";
@@ -732,7 +822,7 @@ bool reader::span_since(const char* start, std::string_view& out, std::string_vi
   if (end < start) return fail(simdjson::TAPE_ERROR);
   const std::string_view span =
       trim_ws(std::string_view(start, static_cast<std::size_t>(end - start)));
-  if (!valid_json(span, true)) {
+  if (!valid_json(span, true, escapes_checked_ ? &quote_index_ : nullptr)) {
     std::string msg = "malformed JSON in ";
     msg += what_;
     msg += ": invalid value in ";
@@ -794,10 +884,12 @@ void json_writer::piece_plain(std::string_view s) {
 }
 
 void json_writer::piece_json(std::string_view json) {
-  std::string compact;
-  compact.reserve(json.size());
+  // A buffer per thread: tool arguments and results pass here once per call in a conversation.
+  thread_local std::string compact;
+  compact.clear();
   append_minified(compact, json);
   append_json_string_content(out_, compact);
+  if (compact.capacity() > keep_capacity) std::string().swap(compact);
 }
 
 // ---------------------------------------------------------------------------------------------
