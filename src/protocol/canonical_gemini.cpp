@@ -156,10 +156,39 @@ enum : int {
   kw_any_of
 };
 
+// Called for every key of every schema: a table by first letter and length narrows the
+// candidates to one or two before comparing characters.
 int keyword_index(std::string_view k) {
-  for (int i = 0; i < static_cast<int>(std::size(kept_keywords)); ++i)
-    if (kept_keywords[i] == k) return i;
-  return -1;
+  if (k.size() < 4 || k.size() > 16) return -1;
+  const auto is = [&](int kw) { return kept_keywords[kw] == k ? kw : -1; };
+  switch (k.front()) {
+    case 't':
+      return k.size() == 4 ? is(kw_type) : is(kw_title);
+    case 'f':
+      return is(kw_format);
+    case 'd':
+      return is(kw_description);
+    case 'n':
+      return is(kw_nullable);
+    case 'e':
+      return is(kw_enum);
+    case 'i':
+      return is(kw_items);
+    case 'p':
+      if (k.size() == 10) return is(kw_properties);
+      if (k.size() == 7) return is(16);  // pattern
+      return is(19);                     // propertyOrdering
+    case 'r':
+      return is(kw_required);
+    case 'a':
+      return is(kw_any_of);
+    case 'm':
+      for (int kw = 10; kw <= 18; ++kw)
+        if (kw != 16 && kept_keywords[kw] == k) return kw;
+      return -1;
+    default:
+      return -1;
+  }
 }
 
 bool is_kept_format(std::string_view v) {

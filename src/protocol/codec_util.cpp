@@ -10,6 +10,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "aiclient/protocol/errors.hpp"
 
@@ -56,6 +59,7 @@ void return_scratch(std::unique_ptr<json_scratch> s) {
     s->cap = 0;
   }
   if (s->parser.capacity() > keep_capacity) s->parser = od::parser{};
+  if (s->quotes.capacity() > keep_capacity / 64 + 1) std::vector<std::uint64_t>().swap(s->quotes);
   c.free.push_back(std::move(s));
 }
 
@@ -248,6 +252,42 @@ const char* scan_padded(const char* p, const char* end, bool quoted) {
   if (carry || quoted) return nullptr;
   return end;
 }
+
+// See index_body: escapes checked and unescaped quotes recorded, 64 bytes per step.
+bool index_padded(const char* p, const char* end, std::uint64_t* quotes) {
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  std::uint64_t carry = 0;
+  const char* paired_low = nullptr;
+  for (; p < end; p += 64, ++quotes) {
+    std::uint64_t bs = 0;
+    std::uint64_t qt = 0;
+    for (int k = 0; k < 4; ++k) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+      bs |= static_cast<std::uint64_t>(
+                static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash))))
+            << (16 * k);
+      qt |= static_cast<std::uint64_t>(
+                static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote))))
+            << (16 * k);
+    }
+    const auto left = static_cast<std::size_t>(end - p);
+    std::uint64_t inside = ~std::uint64_t{0};
+    if (left < 64) {
+      inside = (std::uint64_t{1} << left) - 1;
+      bs &= inside;
+      qt &= inside;
+    }
+    if (bs | carry) {
+      const std::uint64_t escaped = escaped_positions(bs, carry);
+      if (escaped & ~inside) return false;  // a backslash ends the body
+      if (!escapes_ok(p, end, escaped, paired_low)) return false;
+      qt &= ~escaped;
+    }
+    *quotes = qt;
+  }
+  return carry == 0;
+}
 #endif
 
 // Scans string content from p. quoted: stops at the closing quote and returns its position;
@@ -299,11 +339,102 @@ const char* scan_string(const char* p, const char* end, bool quoted, bool padded
   return quoted ? nullptr : p;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// index_padded for CPUs with AVX2 (chosen at run time; the build targets baseline x86-64): 32
+// bytes per load, and the escaped bytes classified by a nibble table lookup for the whole block
+// instead of one table load per escape, so a block costs the same whatever its escapes are
+// (no branch per escape to mispredict); only \u escapes take the scalar path.
+__attribute__((target("avx2"))) inline std::uint64_t mask32(__m256i m) {
+  return static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(m)));
+}
+// Bytes of v that are no valid escape character (see index_padded_avx2 for the tables).
+__attribute__((target("avx2"))) inline __m256i invalid_escapes(__m256i v, __m256i lo_table,
+                                                               __m256i hi_table) {
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  const __m256i lo = _mm256_shuffle_epi8(lo_table, _mm256_and_si256(v, nibble));
+  const __m256i hi =
+      _mm256_shuffle_epi8(hi_table, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(lo, hi), _mm256_setzero_si256());
+}
+__attribute__((target("avx2"))) bool index_padded_avx2(const char* p, const char* end,
+                                                       std::uint64_t* quotes) {
+  const __m256i quote = _mm256_set1_epi8('"');
+  const __m256i backslash = _mm256_set1_epi8('\\');
+  const __m256i letter_u = _mm256_set1_epi8('u');
+  // Valid escape characters: '"' 0x22, '/' 0x2F, '\\' 0x5C, b 0x62, f 0x66, n 0x6E, r 0x72,
+  // t 0x74, u 0x75. A bit per high nibble (2, 5, 6, 7); the low-nibble table holds the bits of
+  // the high nibbles that make a valid character with it.
+  const __m256i lo_table = _mm256_setr_epi8(0, 0, 1 | 4 | 8, 0, 8, 8, 4, 0, 0, 0, 0, 0, 2, 0, 4, 1,
+                                            0, 0, 1 | 4 | 8, 0, 8, 8, 4, 0, 0, 0, 0, 0, 2, 0, 4, 1);
+  const __m256i hi_table = _mm256_setr_epi8(0, 0, 1, 0, 0, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+                                            0, 0, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0);
+  std::uint64_t carry = 0;
+  std::uint64_t bad = 0;
+  const char* paired_low = nullptr;
+  for (; p < end; p += 64, ++quotes) {
+    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+    std::uint64_t bs =
+        mask32(_mm256_cmpeq_epi8(v0, backslash)) | mask32(_mm256_cmpeq_epi8(v1, backslash)) << 32;
+    std::uint64_t qt = mask32(_mm256_cmpeq_epi8(v0, quote)) | mask32(_mm256_cmpeq_epi8(v1, quote))
+                                                                  << 32;
+    const auto left = static_cast<std::size_t>(end - p);
+    std::uint64_t inside = ~std::uint64_t{0};
+    if (left < 64) {
+      inside = (std::uint64_t{1} << left) - 1;
+      bs &= inside;
+      qt &= inside;
+    }
+    const std::uint64_t escaped = escaped_positions(bs, carry);
+    bad |= escaped & ~inside;  // a backslash ends the body
+    bad |= escaped & (mask32(invalid_escapes(v0, lo_table, hi_table)) |
+                      mask32(invalid_escapes(v1, lo_table, hi_table)) << 32);
+    const std::uint64_t u = escaped & (mask32(_mm256_cmpeq_epi8(v0, letter_u)) |
+                                       mask32(_mm256_cmpeq_epi8(v1, letter_u)) << 32);
+    if (u && !escapes_ok(p, end, u, paired_low)) return false;
+    *quotes = qt & ~escaped;
+  }
+  return bad == 0 && carry == 0;
+}
+#endif
+
+// The closing quote of a string whose content starts at p, from the quote index of its body:
+// nullptr when the string does not close before `end`.
+inline const char* closing_quote(const quote_index& qi, const char* p, const char* end) {
+  const auto from = static_cast<std::size_t>(p - qi.base);
+  const auto stop = static_cast<std::size_t>(end - qi.base);
+  std::size_t word = from / 64;
+  std::uint64_t bits = qi.bits[word] & (~std::uint64_t{0} << (from % 64));
+  while (!bits) {
+    if (++word * 64 >= stop) return nullptr;
+    bits = qi.bits[word];
+  }
+  const std::size_t at = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+  return at < stop ? qi.base + at : nullptr;
+}
+
 inline bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
 }  // namespace
+
+bool index_body(std::string_view padded_body, std::vector<std::uint64_t>& quotes) noexcept {
+#if defined(__SSE2__)
+  quotes.resize(padded_body.size() / 64 + 1);
+  const char* const p = padded_body.data();
+  const char* const end = p + padded_body.size();
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) return index_padded_avx2(p, end, quotes.data());
+#endif
+  return index_padded(p, end, quotes.data());
+#else
+  (void)padded_body;
+  (void)quotes;
+  return false;
+#endif
+}
 
 std::string_view trim_ws(std::string_view s) noexcept {
   while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
@@ -315,7 +446,7 @@ bool valid_string_content(std::string_view s, bool padded) noexcept {
   return scan_string(s.data(), s.data() + s.size(), false, padded) != nullptr;
 }
 
-bool valid_json(std::string_view s, bool padded) noexcept {
+bool valid_json(std::string_view s, bool padded, const quote_index* quotes) noexcept {
   const char* p = s.data();
   const char* const end = p + s.size();
   constexpr std::size_t max_depth = 1024;
@@ -325,7 +456,8 @@ bool valid_json(std::string_view s, bool padded) noexcept {
   };
   const auto key = [&] {
     if (p >= end || *p != '"') return false;
-    const char* q = scan_string(p + 1, end, true, padded);
+    const char* q =
+        quotes ? closing_quote(*quotes, p + 1, end) : scan_string(p + 1, end, true, padded);
     if (!q) return false;
     p = q + 1;
     skip_ws();
@@ -395,7 +527,8 @@ bool valid_json(std::string_view s, bool padded) noexcept {
           stack.push_back(']');
           break;
         case '"': {
-          const char* q = scan_string(p + 1, end, true, padded);
+          const char* q =
+              quotes ? closing_quote(*quotes, p + 1, end) : scan_string(p + 1, end, true, padded);
           if (!q) return false;
           p = q + 1;
           want_value = false;
@@ -507,13 +640,33 @@ void append_minified(std::string& out, std::string_view json) {
   const char* p = json.data();
   const char* const end = p + json.size();
   while (p < end) {
-    const char c = *p;
-    if (is_ws(c)) {
-      ++p;
-      continue;
+    // The run of bytes up to the next whitespace or quote is copied as it is.
+    const char* r = p;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i space = _mm_set1_epi8(' ');
+    const __m128i tab = _mm_set1_epi8('\t');
+    const __m128i lf = _mm_set1_epi8('\n');
+    const __m128i cr = _mm_set1_epi8('\r');
+    while (end - r >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
+      const __m128i hits =
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, space)),
+                       _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, lf)),
+                                    _mm_cmpeq_epi8(v, cr)));
+      const auto bits = static_cast<unsigned>(_mm_movemask_epi8(hits));
+      if (bits) {
+        r += __builtin_ctz(bits);
+        break;
+      }
+      r += 16;
     }
-    if (c != '"') {
-      out += c;
+#endif
+    while (r < end && !is_ws(*r) && *r != '"') ++r;
+    out.append(p, static_cast<std::size_t>(r - p));
+    p = r;
+    if (p >= end) break;
+    if (is_ws(*p)) {
       ++p;
       continue;
     }
@@ -605,6 +758,10 @@ bool reader::open(std::string_view body, od::document& doc, od::object& root) {
   if (const error_code e =
           s.parser.iterate(simdjson::padded_string_view(s.buf.get(), body.size(), s.cap)).get(doc))
     return fail(e);
+  // One pass over the whole body instead of one per string read (text, raw subtrees); when it
+  // finds a bad escape, every string is checked on its own as before (the same errors).
+  escapes_checked_ = index_body(std::string_view(s.buf.get(), body.size()), s.quotes);
+  quote_index_ = {s.buf.get(), s.quotes.data()};
   od::json_type t{};
   if (const error_code e = doc.type().get(t)) return fail(e);
   if (t != od::json_type::object) {
@@ -641,7 +798,8 @@ bool reader::text(od::value v, text_value& out, std::string_view what) {
   if (tok.size() < 2 || tok.front() != '"' || tok.back() != '"')
     return fail(simdjson::STRING_ERROR);
   const std::string_view content = tok.substr(1, tok.size() - 2);
-  if (!valid_string_content(content, true)) return fail(simdjson::STRING_ERROR);
+  if (!escapes_checked_ && !valid_string_content(content, true))
+    return fail(simdjson::STRING_ERROR);
   out = {content, true};
   return true;
 }
@@ -708,7 +866,7 @@ bool reader::raw(od::value v, std::string_view& out, std::string_view what) {
     span = v.raw_json_token();
   }
   span = trim_ws(span);
-  if (!valid_json(span, true)) {
+  if (!valid_json(span, true, escapes_checked_ ? &quote_index_ : nullptr)) {
     std::string msg = "malformed JSON in ";
     msg += what_;
     msg += ": invalid value in ";
@@ -732,7 +890,7 @@ bool reader::span_since(const char* start, std::string_view& out, std::string_vi
   if (end < start) return fail(simdjson::TAPE_ERROR);
   const std::string_view span =
       trim_ws(std::string_view(start, static_cast<std::size_t>(end - start)));
-  if (!valid_json(span, true)) {
+  if (!valid_json(span, true, escapes_checked_ ? &quote_index_ : nullptr)) {
     std::string msg = "malformed JSON in ";
     msg += what_;
     msg += ": invalid value in ";
@@ -794,10 +952,12 @@ void json_writer::piece_plain(std::string_view s) {
 }
 
 void json_writer::piece_json(std::string_view json) {
-  std::string compact;
-  compact.reserve(json.size());
+  // A buffer per thread: tool arguments and results pass here once per call in a conversation.
+  thread_local std::string compact;
+  compact.clear();
   append_minified(compact, json);
   append_json_string_content(out_, compact);
+  if (compact.capacity() > keep_capacity) std::string().swap(compact);
 }
 
 // ---------------------------------------------------------------------------------------------

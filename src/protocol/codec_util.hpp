@@ -20,9 +20,10 @@ using simdjson::error_code;
 
 /// A simdjson parser and a padded buffer, reused across decodes of one thread.
 struct json_scratch {
-  od::parser parser;            ///< on-demand parser (its string buffer holds unescaped text)
-  std::unique_ptr<char[]> buf;  ///< padded copy of the body
-  std::size_t cap = 0;          ///< capacity of buf
+  od::parser parser;                  ///< on-demand parser (its string buffer holds unescaped text)
+  std::unique_ptr<char[]> buf;        ///< padded copy of the body
+  std::size_t cap = 0;                ///< capacity of buf
+  std::vector<std::uint64_t> quotes;  ///< quote index of the body (codec::index_body)
 };
 
 /// What a decode_memory owns.
@@ -34,6 +35,12 @@ struct decode_memory::impl {
 
 namespace codec {
 
+/// Where the unescaped quotes of a padded body are (see index_body).
+struct quote_index {
+  const char* base = nullptr;           ///< the body
+  const std::uint64_t* bits = nullptr;  ///< bit i of word w: body[64 * w + i] is such a quote
+};
+
 /// True for JSON whitespace.
 inline bool is_ws(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -44,8 +51,17 @@ std::string_view trim_ws(std::string_view s) noexcept;
 /// Validates a complete JSON text (one value, surrounding whitespace allowed): RFC 8259 grammar,
 /// string escapes (surrogates paired), no control characters in strings. UTF-8 is not checked
 /// (simdjson checked the whole body already). `padded`: `s` lies in a padded body copy, whose
-/// 64 bytes of padding may be read past its end.
-bool valid_json(std::string_view s, bool padded = false) noexcept;
+/// 64 bytes of padding may be read past its end. `quotes`: `s` lies in the padded body of that
+/// index, whose escapes are all valid (strings are then skipped by the index, not scanned).
+bool valid_json(std::string_view s, bool padded = false,
+                const quote_index* quotes = nullptr) noexcept;
+/// One pass over a padded body: true when every backslash escape in it is valid (known escape
+/// character, four hex digits, UTF-16 surrogates paired), so that the content of each of its
+/// strings is valid as far as valid_string_content checks (simdjson's stage 1 rejected control
+/// characters already); `quotes` receives one bit per byte set at each quote no backslash
+/// escapes (64 bytes per word). Runs of backslashes never cross string boundaries, so the
+/// escapes of the body and of each of its strings are the same.
+bool index_body(std::string_view padded_body, std::vector<std::uint64_t>& quotes) noexcept;
 /// Validates the content of a JSON string literal (between the quotes); `padded` as above.
 bool valid_string_content(std::string_view s, bool padded = false) noexcept;
 /// Appends the unescaped characters of valid JSON string content `s` to `out`.
@@ -145,6 +161,8 @@ class reader {
   decode_memory& memory_;
   std::string_view what_;
   od::document* doc_ = nullptr;
+  bool escapes_checked_ = false;  ///< index_body held for the body: escapes are valid
+  quote_index quote_index_;       ///< the quotes of the body (when escapes_checked_)
 };
 
 /// Appends JSON to a string, placing commas itself.
@@ -157,23 +175,23 @@ class json_writer {
   void begin_object() {
     sep();
     out_ += '{';
-    first_.push_back(true);
+    push_level();
   }
   /// `}`
   void end_object() {
     out_ += '}';
-    first_.pop_back();
+    pop_level();
   }
   /// `[`
   void begin_array() {
     sep();
     out_ += '[';
-    first_.push_back(true);
+    push_level();
   }
   /// `]`
   void end_array() {
     out_ += ']';
-    first_.pop_back();
+    pop_level();
   }
   /// `"k":` for a key that needs no escaping (the codecs' own keys).
   void key(std::string_view k) {
@@ -228,21 +246,45 @@ class json_writer {
   void end_string() { out_ += '"'; }
 
  private:
+  // Open containers: bit d of first_ says whether the container at depth d has no element yet
+  // (deeper levels, which the codecs never reach, live in deep_).
+  void push_level() {
+    if (depth_ < 64) {
+      first_ |= std::uint64_t{1} << depth_;
+    } else {
+      deep_.push_back(true);
+    }
+    ++depth_;
+  }
+  void pop_level() {
+    --depth_;
+    if (depth_ >= 64) deep_.pop_back();
+  }
   void sep() {
     if (after_key_) {
       after_key_ = false;
       return;
     }
-    if (first_.empty()) return;
-    if (first_.back()) {
-      first_.back() = false;
+    if (depth_ == 0) return;
+    const unsigned d = depth_ - 1;
+    if (d < 64) {
+      const std::uint64_t bit = std::uint64_t{1} << d;
+      if (first_ & bit) {
+        first_ &= ~bit;
+      } else {
+        out_ += ',';
+      }
+    } else if (deep_.back()) {
+      deep_.back() = false;
     } else {
       out_ += ',';
     }
   }
 
   std::string& out_;
-  std::vector<bool> first_;
+  std::uint64_t first_ = 0;
+  unsigned depth_ = 0;
+  std::vector<bool> deep_;
   bool after_key_ = false;
 };
 

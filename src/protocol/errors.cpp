@@ -1,5 +1,9 @@
 #include "aiclient/protocol/errors.hpp"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace aiclient::protocol {
 
 namespace {
@@ -185,12 +189,37 @@ void append_error_json(std::string& out, wire_protocol p, int http_status,
 
 }  // namespace
 
+namespace {
+
+// The end of the run of plain_ascii bytes of s that starts at i (16 bytes per step with SSE2).
+inline std::size_t plain_run(std::string_view s, std::size_t i) {
+  const std::size_t n = s.size();
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i space = _mm_set1_epi8(0x20);
+  while (n - i >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    // Signed compare: bytes below 0x20 and bytes from 0x80 (negative) are both "less".
+    const __m128i hits =
+        _mm_or_si128(_mm_cmplt_epi8(v, space),
+                     _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    const auto bits = static_cast<unsigned>(_mm_movemask_epi8(hits));
+    if (bits) return i + static_cast<std::size_t>(__builtin_ctz(bits));
+    i += 16;
+  }
+#endif
+  while (i < n && plain_ascii(static_cast<unsigned char>(s[i]))) ++i;
+  return i;
+}
+
+}  // namespace
+
 void append_json_string_content(std::string& out, std::string_view s) {
   std::size_t i = 0;
   const std::size_t n = s.size();
   while (i < n) {
-    std::size_t run = i;
-    while (run < n && plain_ascii(static_cast<unsigned char>(s[run]))) ++run;
+    const std::size_t run = plain_run(s, i);
     out.append(s.data() + i, run - i);
     i = run;
     if (i >= n) break;

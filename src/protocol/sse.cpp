@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace aiclient::protocol {
 
 // ---------------------------------------------------------------------------------------------
@@ -82,6 +86,24 @@ void sse_framer::reset() noexcept {
 
 namespace {
 constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
+
+// The position of the first '\n' or '\r' of b[i, n), or n: 16 bytes per step with SSE2 (SSE lines
+// are long: a chunk of JSON each).
+std::size_t find_line_end(const char* b, std::size_t i, std::size_t n) {
+#if defined(__SSE2__)
+  const __m128i lf = _mm_set1_epi8('\n');
+  const __m128i cr = _mm_set1_epi8('\r');
+  while (n - i >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
+    const auto bits = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr))));
+    if (bits) return i + static_cast<std::size_t>(__builtin_ctz(bits));
+    i += 16;
+  }
+#endif
+  while (i < n && b[i] != '\n' && b[i] != '\r') ++i;
+  return i;
+}
 }  // namespace
 
 void sse_parser::append(std::string_view bytes) {
@@ -173,8 +195,7 @@ bool sse_parser::next() {
       if (b[pos_] == '\n') ++pos_;
       skip_lf_ = false;
     }
-    std::size_t i = std::max(scan_from_, pos_);
-    while (i < n && b[i] != '\n' && b[i] != '\r') ++i;
+    const std::size_t i = find_line_end(b, std::max(scan_from_, pos_), n);
     if (i == n) {
       scan_from_ = n;
       if (n - pos_ + event_size_ > max_event_size_) {

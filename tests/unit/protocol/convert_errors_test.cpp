@@ -175,6 +175,38 @@ TEST(convert_errors, string_validation_agrees_with_a_reference_parser) {
   EXPECT_GT(checked, 3000);
 }
 
+// Valid strings are read through the quote index of the body (one pass over its escapes): the
+// text and the raw subtrees that come out are the ones that went in, wherever the escapes and
+// quotes fall relative to the 64-byte blocks. A bad escape anywhere in the body (here in a field
+// the codecs ignore) switches to the per-string checks and changes nothing else.
+TEST(convert_errors, strings_survive_the_body_quote_index) {
+  std::mt19937 rng(99);
+  const std::vector<std::string> pieces = {
+      "a",   "\\\\", "\\\"", "\\n",      "\\u00e9",  "\\ud83d\\ude00",
+      "\\/", "é",    "b c",  "\\\\\\\"", "\\\\\\\\", "{\\\"k\\\":1}"};
+  for (int round = 0; round < 500; ++round) {
+    std::string s(static_cast<std::size_t>(rng() % 130), 'x');
+    const int n = 1 + static_cast<int>(rng() % 6);
+    for (int i = 0; i < n; ++i) s += pieces[rng() % pieces.size()];
+    const json expected = json::parse("\"" + s + "\"");
+    for (const std::string unknown : {"", R"(,"x_unknown":"bad \q escape")"}) {
+      const std::string body =
+          R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":")" +
+          s + "\"" + unknown +
+          R"(}]}],"tools":[{"name":"f","input_schema":{"type":"object","description":")" + s +
+          R"(","properties":{"p":{"type":"string","description":")" + s + R"("}}}}]})";
+      const convert_result r = convert_request(claude, openai, body, {});
+      ASSERT_TRUE(r.ok()) << s << ": " << r.error;
+      const json out = json::parse(r.body);
+      const json& content = out["messages"][0]["content"];
+      EXPECT_EQ(content.is_string() ? content : content[0]["text"], expected) << s;
+      const json& schema = out["tools"][0]["function"]["parameters"];
+      EXPECT_EQ(schema["description"], expected) << s;
+      EXPECT_EQ(schema["properties"]["p"]["description"], expected) << s;
+    }
+  }
+}
+
 // Every golden input, cut short or with bytes changed, converts to valid JSON or fails cleanly.
 TEST(convert_errors, damaged_inputs_never_crash_or_emit_invalid_json) {
   std::mt19937 rng(42);
