@@ -26,24 +26,56 @@ void sse_framer::feed(std::string_view bytes) {
   scan();
 }
 
+namespace {
+
+// The first '\n' or '\r' in [p, end), or end: 16 bytes at a time where SSE2 exists (x86-64's
+// baseline), so the event text between line ends is skipped without a branch per byte.
+const char* find_line_end(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i nl = _mm_set1_epi8('\n');
+  const __m128i cr = _mm_set1_epi8('\r');
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const int mask =
+        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, nl), _mm_cmpeq_epi8(v, cr)));
+    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
+  while (p < end && *p != '\n' && *p != '\r') ++p;
+  return p;
+}
+
+}  // namespace
+
 // A small state machine over the new bytes only. A blank line is a line terminator that starts
 // while the current line is still empty; the boundary is the end of that terminator. A '\r'
 // terminator is only known to be complete when the next byte is seen (it may be "\r\n").
+// Runs of other bytes are skipped in one step (they only make the current line non-empty).
 void sse_framer::scan() {
   const char* b = buf_.data();
   const std::size_t n = buf_.size();
-  for (std::size_t i = scanned_; i < n; ++i) {
-    const char c = b[i];
+  std::size_t i = scanned_;
+  while (i < n) {
+    if (!cr_pending_) {
+      const auto next = static_cast<std::size_t>(find_line_end(b + i, b + n) - b);
+      if (next != i) {
+        line_empty_ = false;
+        i = next;
+        if (i == n) break;
+      }
+    }
+    const char c = b[i++];
     if (cr_pending_) {
       cr_pending_ = false;
       if (c == '\n') {
-        if (cr_blank_) boundary_ = i + 1;
+        if (cr_blank_) boundary_ = i;
         continue;  // the "\r\n" terminator is complete; line_empty_ is already true
       }
-      if (cr_blank_) boundary_ = i;
+      if (cr_blank_) boundary_ = i - 1;
     }
     if (c == '\n') {
-      if (line_empty_) boundary_ = i + 1;
+      if (line_empty_) boundary_ = i;
       line_empty_ = true;
     } else if (c == '\r') {
       cr_pending_ = true;
