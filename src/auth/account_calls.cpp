@@ -27,22 +27,7 @@ std::string str(const json& j, const char* key) {
 
 /// A number field, or a numeric string.
 std::optional<double> number(const json& j, const char* key) {
-  if (!j.is_object()) return std::nullopt;
-  const auto it = j.find(key);
-  if (it == j.end()) return std::nullopt;
-  double v = 0;
-  if (it->is_number()) {
-    v = it->get<double>();
-  } else if (it->is_string()) {
-    const std::string& s = it->get_ref<const std::string&>();
-    char* end = nullptr;
-    v = std::strtod(s.c_str(), &end);
-    if (s.empty() || end != s.c_str() + s.size()) return std::nullopt;
-  } else {
-    return std::nullopt;
-  }
-  if (!std::isfinite(v)) return std::nullopt;
-  return v;
+  return number_field(j, key);
 }
 
 /// "<key>WithPrecision" when present, else "<key>", else 0.

@@ -303,20 +303,8 @@ std::string error_summary(std::string_view body) {
 
 /// A positive lifetime in seconds from a number or numeric string; nullopt otherwise.
 std::optional<double> lifetime_s(const json& j, const char* key) {
-  const auto it = j.find(key);
-  if (it == j.end()) return std::nullopt;
-  double v = 0;
-  if (it->is_number()) {
-    v = it->get<double>();
-  } else if (it->is_string()) {
-    const std::string& s = it->get_ref<const std::string&>();
-    char* end = nullptr;
-    v = std::strtod(s.c_str(), &end);
-    if (s.empty() || end != s.c_str() + s.size()) return std::nullopt;
-  } else {
-    return std::nullopt;
-  }
-  if (!std::isfinite(v) || v <= 0 || v > 10.0 * 365 * 86400) return std::nullopt;
+  const auto v = number_field(j, key);
+  if (!v || *v <= 0 || *v > 10.0 * 365 * 86400) return std::nullopt;
   return v;
 }
 
@@ -711,6 +699,25 @@ std::string random_uuid() {
     out += hex[b[i] & 15];
   }
   return out;
+}
+
+std::optional<double> number_field(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return std::nullopt;
+  const auto it = j.find(key);
+  if (it == j.end()) return std::nullopt;
+  double v = 0;
+  if (it->is_number()) {
+    v = it->get<double>();
+  } else if (it->is_string()) {
+    const std::string& s = it->get_ref<const std::string&>();
+    char* end = nullptr;
+    v = std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size()) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if (!std::isfinite(v)) return std::nullopt;
+  return v;
 }
 
 }  // namespace aiclient::auth::detail

@@ -124,4 +124,8 @@ std::string url_escape(std::string_view s);
 /// `url` with every "{region}" replaced by `region`.
 std::string replace_region(std::string url, const std::string& region);
 
+/// A finite number from field `key` of `j`, given as a JSON number or a numeric string;
+/// nullopt otherwise (also when `j` is not an object).
+std::optional<double> number_field(const nlohmann::json& j, const char* key);
+
 }  // namespace aiclient::auth::detail

@@ -42,8 +42,7 @@ json_scratch& scratch() {
 // document so that it outlives every simdjson object of the call.
 class padded_input {
  public:
-  padded_input(std::string_view body, std::size_t allocated)
-      : s_(scratch()), size_(body.size()) {
+  padded_input(std::string_view body, std::size_t allocated) : s_(scratch()), size_(body.size()) {
     if (allocated >= body.size() + simdjson::SIMDJSON_PADDING) {
       base_ = body.data();
       cap_ = allocated;

@@ -1,7 +1,7 @@
 #include "aiclient/server/handler.hpp"
 
-#include <cctype>
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <random>
@@ -78,8 +78,7 @@ std::vector<header> sse_headers() {
 bool relayable_header(std::string_view name) {
   return util::iequals(name, "content-type") || util::iequals(name, "retry-after") ||
          util::iequals(name, "request-id") || util::iequals(name, "x-request-id") ||
-         util::iequals(name, "openai-processing-ms") ||
-         util::istarts_with(name, "x-ratelimit-") ||
+         util::iequals(name, "openai-processing-ms") || util::istarts_with(name, "x-ratelimit-") ||
          util::istarts_with(name, "anthropic-ratelimit-");
 }
 

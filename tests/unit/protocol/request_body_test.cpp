@@ -607,10 +607,10 @@ TEST(InspectBodyInPlace, SameSummaryAndErrorsAsTheCopy) {
       R"({"model":"gpt-4o","stream":true,"messages":[]})",
       "{\"model\":\"claude\",\"tools\":" + claude_tools + ",\"stream\":false}",
       R"({"model":"caf\u00e9","messages":[{"role":"user","content":"x"}]})",
-      R"({"model":)",             // truncated
-      R"(["not an object"])",     // wrong root
-      R"({"model":1})",           // wrong type
-      "",                          // empty
+      R"({"model":)",          // truncated
+      R"(["not an object"])",  // wrong root
+      R"({"model":1})",        // wrong type
+      "",                      // empty
   };
   for (const auto& text : bodies) {
     const std::string body = with_room(text);
@@ -627,15 +627,14 @@ TEST(InspectBodyInPlace, SameSummaryAndErrorsAsTheCopy) {
 }
 
 TEST(ApplyEditsInPlace, SameBytesAsTheCopy) {
-  const std::string body = with_room(
-      "{ \"system\" : \"be brief\", \"model\":\"old\",\"tools\":" + claude_tools +
-      ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+  const std::string body =
+      with_room("{ \"system\" : \"be brief\", \"model\":\"old\",\"tools\":" + claude_tools +
+                ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
   body_edits edits;
   edits.model = "new-model";
   edits.system_prompt = "Always answer in French.";
   std::string err_copy, err_in_place;
-  const auto copied =
-      apply_edits(wire_protocol::claude, std::string_view(body), edits, &err_copy);
+  const auto copied = apply_edits(wire_protocol::claude, std::string_view(body), edits, &err_copy);
   const auto in_place =
       apply_edits(wire_protocol::claude, body, body.capacity(), edits, &err_in_place);
   ASSERT_TRUE(copied) << err_copy;

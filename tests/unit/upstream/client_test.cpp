@@ -829,7 +829,8 @@ TEST_F(upstream_client, the_system_ca_store_is_loaded_by_the_first_tls_connectio
   // Start-up does not pay for the system CA bundle; the first TLS connection loads it.
   auto ctx = make_client_tls_context("");
   auto count = [&] {
-    return sk_X509_OBJECT_num(X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx->native_handle())));
+    return sk_X509_OBJECT_num(
+        X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx->native_handle())));
   };
   EXPECT_EQ(count(), 0);
   fake_upstream fake(true);
