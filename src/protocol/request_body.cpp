@@ -235,7 +235,8 @@ class editor {
   /// Appends a block to the array `raw` ("[...]", trailing whitespace trimmed).
   void append_to_array(std::string_view raw, std::string block) {
     const bool empty = only_ws(raw.substr(1, raw.size() - 2));
-    insert(raw.data() + raw.size() - 1, empty ? std::move(block) : "," + std::move(block));
+    if (!empty) block.insert(block.begin(), ',');  // (not "," + block: GCC 12 -Wrestrict)
+    insert(raw.data() + raw.size() - 1, std::move(block));
   }
 
   /// Applies the prompt to a string literal token (quotes included, whitespace trimmed).
