@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <iterator>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -399,6 +400,7 @@ awaitable<void> session::run() {
     req.method = std::string(hdr.method_string());
     req.target = std::string(hdr.target());
     std::tie(req.path, req.query) = split_target(req.target);
+    req.headers.reserve(static_cast<std::size_t>(std::distance(hdr.begin(), hdr.end())));
     for (const auto& f : hdr) {
       std::string name(f.name_string());
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -482,16 +484,24 @@ awaitable<void> session::run() {
       co_await write_simple_error(proto, 500, "no response was produced");
     }
 
-    const auto total = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - t0);
-    spdlog::info(
-        "[{}] {} {} route={} provider={} instance={} status={} upstream_ms={:.1f} total_ms={:.1f} "
-        "attempts={} in={} out={}{}{}",
-        request_id_, req.method, req.path, rec.route, rec.provider.empty() ? "-" : rec.provider,
-        rec.instance.empty() ? "-" : rec.instance, client_gone && !started_ ? 499 : rec.status,
-        rec.upstream_latency.count() < 0 ? 0.0 : rec.upstream_latency.count() / 1000.0,
-        total.count() / 1000.0, rec.attempts, bytes_in, bytes_,
-        rec.error.empty() ? "" : " error=", rec.error);
+    // The access line (its arguments, copies of strings among them, are only built when it is
+    // written: at warn level a request pays nothing for it).
+    if (spdlog::should_log(spdlog::level::info)) {
+      const auto total = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - t0);
+      const std::string_view provider =
+          rec.provider.empty() ? std::string_view("-") : std::string_view(rec.provider);
+      const std::string_view instance =
+          rec.instance.empty() ? std::string_view("-") : std::string_view(rec.instance);
+      spdlog::info(
+          "[{}] {} {} route={} provider={} instance={} status={} upstream_ms={:.1f} "
+          "total_ms={:.1f} attempts={} in={} out={}{}{}",
+          request_id_, req.method, req.path, rec.route, provider, instance,
+          client_gone && !started_ ? 499 : rec.status,
+          rec.upstream_latency.count() < 0 ? 0.0 : rec.upstream_latency.count() / 1000.0,
+          total.count() / 1000.0, rec.attempts, bytes_in, bytes_,
+          rec.error.empty() ? "" : " error=", rec.error);
+    }
 
     if (client_gone || write_failed_ || !keep_alive_) break;
     // An idle keep-alive connection does not keep a large request's buffer.
