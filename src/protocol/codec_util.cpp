@@ -210,33 +210,46 @@ inline bool escapes_ok(const char* p, const char* end, std::uint64_t escaped,
   return true;
 }
 
+// The backslashes and quotes of the 64 bytes at p (readable: inside the padded copy), as bit
+// masks; bits at or past `end` are cleared and left out of `inside`.
+struct block_masks {
+  std::uint64_t backslashes;
+  std::uint64_t quotes;
+  std::uint64_t inside;
+};
+inline block_masks masks_of(const char* p, const char* end) {
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  block_masks m{0, 0, ~std::uint64_t{0}};
+  for (int k = 0; k < 4; ++k) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+    m.backslashes |= static_cast<std::uint64_t>(
+                         static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash))))
+                     << (16 * k);
+    m.quotes |= static_cast<std::uint64_t>(
+                    static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote))))
+                << (16 * k);
+  }
+  const auto left = static_cast<std::size_t>(end - p);
+  if (left < 64) {
+    m.inside = (std::uint64_t{1} << left) - 1;
+    m.backslashes &= m.inside;
+    m.quotes &= m.inside;
+  }
+  return m;
+}
+
 // scan_string for text inside the padded copy of a body (64 readable bytes past `end`, and no
 // control characters: simdjson's stage 1 rejected them): 64 bytes per step, escapes found with
 // bit arithmetic instead of one branch per special byte.
 const char* scan_padded(const char* p, const char* end, bool quoted) {
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
   std::uint64_t carry = 0;
   const char* paired_low = nullptr;
   while (p < end) {
-    std::uint64_t bs = 0;
-    std::uint64_t qt = 0;
-    for (int k = 0; k < 4; ++k) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
-      bs |= static_cast<std::uint64_t>(
-                static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash))))
-            << (16 * k);
-      qt |= static_cast<std::uint64_t>(
-                static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote))))
-            << (16 * k);
-    }
-    const auto left = static_cast<std::size_t>(end - p);
-    std::uint64_t inside = ~std::uint64_t{0};
-    if (left < 64) {
-      inside = (std::uint64_t{1} << left) - 1;
-      bs &= inside;
-      qt &= inside;
-    }
+    const block_masks m = masks_of(p, end);
+    std::uint64_t bs = m.backslashes;
+    std::uint64_t qt = m.quotes;
+    const std::uint64_t inside = m.inside;
     const std::uint64_t escaped = escaped_positions(bs, carry);
     const std::uint64_t closing = qt & ~escaped;
     if (closing) {
@@ -255,29 +268,13 @@ const char* scan_padded(const char* p, const char* end, bool quoted) {
 
 // See index_body: escapes checked and unescaped quotes recorded, 64 bytes per step.
 bool index_padded(const char* p, const char* end, std::uint64_t* quotes) {
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
   std::uint64_t carry = 0;
   const char* paired_low = nullptr;
   for (; p < end; p += 64, ++quotes) {
-    std::uint64_t bs = 0;
-    std::uint64_t qt = 0;
-    for (int k = 0; k < 4; ++k) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
-      bs |= static_cast<std::uint64_t>(
-                static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash))))
-            << (16 * k);
-      qt |= static_cast<std::uint64_t>(
-                static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote))))
-            << (16 * k);
-    }
-    const auto left = static_cast<std::size_t>(end - p);
-    std::uint64_t inside = ~std::uint64_t{0};
-    if (left < 64) {
-      inside = (std::uint64_t{1} << left) - 1;
-      bs &= inside;
-      qt &= inside;
-    }
+    const block_masks m = masks_of(p, end);
+    std::uint64_t bs = m.backslashes;
+    std::uint64_t qt = m.quotes;
+    const std::uint64_t inside = m.inside;
     if (bs | carry) {
       const std::uint64_t escaped = escaped_positions(bs, carry);
       if (escaped & ~inside) return false;  // a backslash ends the body
