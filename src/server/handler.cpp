@@ -127,7 +127,7 @@ std::string health_json() {
 std::vector<header> relayed_headers(upstream::response& resp) {
   std::vector<header> headers = resp.headers(relayable_header);
   for (auto& h : headers) {
-    for (char& c : h.first) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    util::lower_in_place(h.first);
   }
   return headers;
 }

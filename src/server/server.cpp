@@ -26,6 +26,7 @@
 #include "aiclient/server/router.hpp"
 #include "aiclient/upstream/client.hpp"
 #include "aiclient/util/atomic_file.hpp"
+#include "aiclient/util/strings.hpp"
 #include "health_checker.hpp"
 
 namespace aiclient::server {
@@ -403,7 +404,7 @@ awaitable<void> session::run() {
     req.headers.reserve(static_cast<std::size_t>(std::distance(hdr.begin(), hdr.end())));
     for (const auto& f : hdr) {
       std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      util::lower_in_place(name);
       req.headers.emplace_back(std::move(name), std::string(f.value()));
     }
     const auto proto =

@@ -224,24 +224,27 @@ std::string host_header(const url& u) {
   return u.host;
 }
 
-bool is_token_char(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+/// tchar of RFC 9110 (the characters of a header name or method), as a table.
+constexpr std::array<bool, 256> token_table() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
 }
+constexpr std::array<bool, 256> token_chars = token_table();
 
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
-    if (!is_token_char(c)) return false;
+    if (!token_chars[static_cast<unsigned char>(c)]) return false;
   }
   return true;
 }
 
 bool is_field_value(std::string_view s) {
-  for (char c : s) {
-    if (c == '\r' || c == '\n' || c == '\0') return false;
-  }
-  return true;
+  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
 /// True for errors that mean "the peer closed or reset the connection".
