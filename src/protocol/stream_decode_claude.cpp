@@ -63,17 +63,7 @@ struct event_fields {
 };
 
 error_code read_usage(od::value v, claude_usage& u) {
-  od::json_type t;
-  if (const error_code e = v.type().get(t)) return e;
-  if (t != od::json_type::object) return simdjson::SUCCESS;
-  od::object obj;
-  if (const error_code e = v.get_object().get(obj)) return e;
-  for (auto field_result : obj) {
-    od::field field;
-    if (const error_code e = std::move(field_result).get(field)) return e;
-    std::string_view key;
-    if (const error_code e = field.unescaped_key().get(key)) return e;
-    od::value fv = field.value();
+  return each_field(v, [&](std::string_view key, od::value fv) {
     error_code e = simdjson::SUCCESS;
     if (key == "input_tokens") {
       e = read_int(fv, u.input, &u.has_input);
@@ -84,25 +74,14 @@ error_code read_usage(od::value v, claude_usage& u) {
     } else if (key == "cache_creation_input_tokens") {
       e = read_int(fv, u.cache_creation, &u.has_cache_creation);
     }
-    if (e) return e;
-  }
-  return simdjson::SUCCESS;
+    return e;
+  });
 }
 
 // message_start's "message", content_block_start's "content_block", content_block_delta's and
 // message_delta's "delta", error's "error": one reader for all (their keys do not collide).
 error_code read_inner(od::value v, event_fields& f) {
-  od::json_type t;
-  if (const error_code e = v.type().get(t)) return e;
-  if (t != od::json_type::object) return simdjson::SUCCESS;
-  od::object obj;
-  if (const error_code e = v.get_object().get(obj)) return e;
-  for (auto field_result : obj) {
-    od::field field;
-    if (const error_code e = std::move(field_result).get(field)) return e;
-    std::string_view key;
-    if (const error_code e = field.unescaped_key().get(key)) return e;
-    od::value fv = field.value();
+  return each_field(v, [&](std::string_view key, od::value fv) {
     error_code e = simdjson::SUCCESS;
     if (key == "type") {
       e = read_string(fv, f.sub_type);
@@ -125,9 +104,8 @@ error_code read_inner(od::value v, event_fields& f) {
     } else if (key == "message") {
       e = read_string(fv, f.error_message);
     }
-    if (e) return e;
-  }
-  return simdjson::SUCCESS;
+    return e;
+  });
 }
 
 class claude_decoder final : public sse_decoder {
@@ -195,12 +173,7 @@ class claude_decoder final : public sse_decoder {
     if (const error_code e = parse_event(data, doc)) return e;
     od::object root;
     if (const error_code e = doc.get_object().get(root)) return e;
-    for (auto field_result : root) {
-      od::field field;
-      if (const error_code e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (const error_code e = field.unescaped_key().get(key)) return e;
-      od::value v = field.value();
+    return each_field(root, [&](std::string_view key, od::value v) {
       error_code e = simdjson::SUCCESS;
       if (key == "type") {
         e = read_string(v, f.type);
@@ -216,9 +189,8 @@ class claude_decoder final : public sse_decoder {
         f.error_type = inner.sub_type;
         f.error_message = inner.error_message;
       }
-      if (e) return e;
-    }
-    return simdjson::SUCCESS;
+      return e;
+    });
   }
 
   void merge(const claude_usage& u) {

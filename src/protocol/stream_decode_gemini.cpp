@@ -75,12 +75,7 @@ class gemini_decoder final : public sse_decoder {
 
  private:
   error_code read_response(od::object& obj, bool top) {
-    for (auto field_result : obj) {
-      od::field field;
-      if (const error_code e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (const error_code e = field.unescaped_key().get(key)) return e;
-      od::value v = field.value();
+    return each_field(obj, [&](std::string_view key, od::value v) {
       error_code e = simdjson::SUCCESS;
       if (key == "candidates") {
         e = read_candidates(v);
@@ -91,7 +86,7 @@ class gemini_decoder final : public sse_decoder {
       } else if (key == "responseId") {
         e = read_string(v, chunk_.response_id);
       } else if (key == "promptFeedback") {
-        e = read_fields(v, [&](std::string_view k, od::value fv) {
+        e = each_field(v, [&](std::string_view k, od::value fv) {
           return k == "blockReason" ? read_string(fv, chunk_.block_reason) : simdjson::SUCCESS;
         });
       } else if (key == "error") {
@@ -105,67 +100,31 @@ class gemini_decoder final : public sse_decoder {
           e = read_response(inner, false);
         }
       }
-      if (e) return e;
-    }
-    return simdjson::SUCCESS;
-  }
-
-  // Calls f(key, value) for each field of an object value (nothing when not an object).
-  template <class F>
-  static error_code read_fields(od::value v, F&& f) {
-    od::json_type t;
-    if (const error_code e = v.type().get(t)) return e;
-    if (t != od::json_type::object) return simdjson::SUCCESS;
-    od::object obj;
-    if (const error_code e = v.get_object().get(obj)) return e;
-    for (auto field_result : obj) {
-      od::field field;
-      if (const error_code e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (const error_code e = field.unescaped_key().get(key)) return e;
-      if (const error_code e = f(key, field.value())) return e;
-    }
-    return simdjson::SUCCESS;
+      return e;
+    });
   }
 
   error_code read_candidates(od::value v) {
-    od::json_type t;
-    if (const error_code e = v.type().get(t)) return e;
-    if (t != od::json_type::array) return simdjson::SUCCESS;
-    od::array candidates;
-    if (const error_code e = v.get_array().get(candidates)) return e;
     bool first = true;
-    for (auto element : candidates) {
-      od::value candidate;
-      if (const error_code e = std::move(element).get(candidate)) return e;
-      if (!first) continue;  // candidateCount > 1 has no equivalent elsewhere
+    return each_element(v, [&](od::value candidate) {
+      if (!first) return simdjson::SUCCESS;  // candidateCount > 1 has no equivalent elsewhere
       first = false;
-      if (const error_code e = read_fields(candidate, [&](std::string_view k, od::value fv) {
-            if (k == "finishReason") return read_string(fv, chunk_.finish_reason);
-            if (k == "content") {
-              return read_fields(fv, [&](std::string_view ck, od::value cv) {
-                return ck == "parts" ? read_parts(cv) : simdjson::SUCCESS;
-              });
-            }
-            return simdjson::SUCCESS;
-          })) {
-        return e;
-      }
-    }
-    return simdjson::SUCCESS;
+      return each_field(candidate, [&](std::string_view k, od::value fv) {
+        if (k == "finishReason") return read_string(fv, chunk_.finish_reason);
+        if (k == "content") {
+          return each_field(fv, [&](std::string_view ck, od::value cv) {
+            return ck == "parts" ? read_parts(cv) : simdjson::SUCCESS;
+          });
+        }
+        return simdjson::SUCCESS;
+      });
+    });
   }
 
   error_code read_parts(od::value v) {
-    od::json_type t;
-    if (const error_code e = v.type().get(t)) return e;
-    if (t != od::json_type::array) return simdjson::SUCCESS;
-    od::array parts;
-    if (const error_code e = v.get_array().get(parts)) return e;
-    for (auto element : parts) {
-      od::value pv;
-      if (const error_code e = std::move(element).get(pv)) return e;
+    return each_element(v, [&](od::value pv) {
       part p;
-      if (const error_code e = read_fields(pv, [&](std::string_view k, od::value fv) {
+      if (const error_code e = each_field(pv, [&](std::string_view k, od::value fv) {
             if (k == "text") {
               od::json_type tt;
               if (const error_code e2 = fv.type().get(tt)) return e2;
@@ -179,7 +138,7 @@ class gemini_decoder final : public sse_decoder {
             }
             if (k == "functionCall" || k == "function_call") {
               p.is_call = true;
-              return read_fields(fv, [&](std::string_view fk, od::value fcv) {
+              return each_field(fv, [&](std::string_view fk, od::value fcv) {
                 if (fk == "name") return read_string(fcv, p.name);
                 if (fk == "id") return read_string(fcv, p.id);
                 if (fk == "args") return read_raw_object(fcv, p.args);
@@ -191,15 +150,15 @@ class gemini_decoder final : public sse_decoder {
         return e;
       }
       chunk_.parts.push_back(p);
-    }
-    return simdjson::SUCCESS;
+      return simdjson::SUCCESS;
+    });
   }
 
   error_code read_usage(od::value v) {
     usage& u = chunk_.tokens;
     std::int64_t candidates = 0, thoughts = 0, tool_prompt = 0;
     bool has_candidates = false, has_thoughts = false;
-    if (const error_code e = read_fields(v, [&](std::string_view k, od::value fv) {
+    if (const error_code e = each_field(v, [&](std::string_view k, od::value fv) {
           if (k == "promptTokenCount") return read_int(fv, u.input_tokens, &u.has_input);
           if (k == "candidatesTokenCount") return read_int(fv, candidates, &has_candidates);
           if (k == "thoughtsTokenCount") return read_int(fv, thoughts, &has_thoughts);
@@ -222,7 +181,7 @@ class gemini_decoder final : public sse_decoder {
     if (const error_code e = v.type().get(t)) return e;
     if (t == od::json_type::null) return simdjson::SUCCESS;
     chunk_.has_error = true;
-    return read_fields(v, [&](std::string_view k, od::value fv) {
+    return each_field(v, [&](std::string_view k, od::value fv) {
       if (k == "code") return read_int(fv, chunk_.error_code);
       if (k == "status") return read_string(fv, chunk_.error_status);
       if (k == "message") return read_string(fv, chunk_.error_message);

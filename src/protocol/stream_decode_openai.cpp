@@ -83,12 +83,7 @@ class openai_decoder final : public sse_decoder {
     if (const error_code e = parse_event(data, doc)) return e;
     od::object root;
     if (const error_code e = doc.get_object().get(root)) return e;
-    for (auto field_result : root) {
-      od::field field;
-      if (const error_code e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (const error_code e = field.unescaped_key().get(key)) return e;
-      od::value v = field.value();
+    return each_field(root, [&](std::string_view key, od::value v) {
       error_code e = simdjson::SUCCESS;
       if (key == "id") {
         e = read_string(v, chunk_.id);
@@ -101,23 +96,12 @@ class openai_decoder final : public sse_decoder {
       } else if (key == "error") {
         e = read_error(v);
       }
-      if (e) return e;
-    }
-    return simdjson::SUCCESS;
+      return e;
+    });
   }
 
   error_code read_choices(od::value v) {
-    od::json_type t;
-    if (const error_code e = v.type().get(t)) return e;
-    if (t != od::json_type::array) return simdjson::SUCCESS;
-    od::array choices;
-    if (const error_code e = v.get_array().get(choices)) return e;
-    for (auto element : choices) {
-      od::value choice;
-      if (const error_code e = std::move(element).get(choice)) return e;
-      if (const error_code e = read_choice(choice)) return e;
-    }
-    return simdjson::SUCCESS;
+    return each_element(v, [&](od::value choice) { return read_choice(choice); });
   }
 
   // One choice; only choice 0 is converted (n > 1 has no equivalent in the other protocols).
@@ -130,22 +114,18 @@ class openai_decoder final : public sse_decoder {
     std::int64_t index = 0;
     std::string_view content, reasoning, refusal, finish;
     const std::size_t tools_before = chunk_.tools.size();
-    for (auto field_result : obj) {
-      od::field field;
-      if (const error_code e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (const error_code e = field.unescaped_key().get(key)) return e;
-      od::value fv = field.value();
-      error_code e = simdjson::SUCCESS;
-      if (key == "index") {
-        e = read_int(fv, index);
-      } else if (key == "finish_reason") {
-        e = read_string(fv, finish);
-      } else if (key == "delta" || key == "message") {
-        e = read_delta(fv, content, reasoning, refusal);
-      }
-      if (e) return e;
-    }
+    if (const error_code loop_e = each_field(obj, [&](std::string_view key, od::value fv) {
+          error_code e = simdjson::SUCCESS;
+          if (key == "index") {
+            e = read_int(fv, index);
+          } else if (key == "finish_reason") {
+            e = read_string(fv, finish);
+          } else if (key == "delta" || key == "message") {
+            e = read_delta(fv, content, reasoning, refusal);
+          }
+          return e;
+        }))
+      return loop_e;
     if (index != 0) {
       chunk_.tools.resize(tools_before);
       return simdjson::SUCCESS;
@@ -160,17 +140,7 @@ class openai_decoder final : public sse_decoder {
 
   error_code read_delta(od::value v, std::string_view& content, std::string_view& reasoning,
                         std::string_view& refusal) {
-    od::json_type t;
-    if (const error_code e = v.type().get(t)) return e;
-    if (t != od::json_type::object) return simdjson::SUCCESS;
-    od::object obj;
-    if (const error_code e = v.get_object().get(obj)) return e;
-    for (auto field_result : obj) {
-      od::field field;
-      if (const error_code e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (const error_code e = field.unescaped_key().get(key)) return e;
-      od::value fv = field.value();
+    return each_field(v, [&](std::string_view key, od::value fv) {
       error_code e = simdjson::SUCCESS;
       if (key == "content") {
         e = read_string(fv, content);
@@ -183,62 +153,39 @@ class openai_decoder final : public sse_decoder {
       } else if (key == "tool_calls") {
         e = read_tool_calls(fv);
       }
-      if (e) return e;
-    }
-    return simdjson::SUCCESS;
+      return e;
+    });
   }
 
   error_code read_tool_calls(od::value v) {
-    od::json_type t;
-    if (const error_code e = v.type().get(t)) return e;
-    if (t != od::json_type::array) return simdjson::SUCCESS;
-    od::array calls;
-    if (const error_code e = v.get_array().get(calls)) return e;
-    for (auto element : calls) {
-      od::value call;
-      if (const error_code e = std::move(element).get(call)) return e;
+    return each_element(v, [&](od::value call) {
       od::json_type ct;
       if (const error_code e = call.type().get(ct)) return e;
-      if (ct != od::json_type::object) continue;
-      od::object obj;
-      if (const error_code e = call.get_object().get(obj)) return e;
+      if (ct != od::json_type::object) return simdjson::SUCCESS;
       tool_delta d;
-      for (auto field_result : obj) {
-        od::field field;
-        if (const error_code e = std::move(field_result).get(field)) return e;
-        std::string_view key;
-        if (const error_code e = field.unescaped_key().get(key)) return e;
-        od::value fv = field.value();
-        error_code e = simdjson::SUCCESS;
-        if (key == "index") {
-          bool has = false;
-          std::int64_t idx = 0;
-          e = read_int(fv, idx, &has);
-          if (has && idx >= 0) d.index = idx;
-        } else if (key == "id") {
-          e = read_string(fv, d.id);
-        } else if (key == "function") {
-          e = read_function(fv, d);
-        }
-        if (e) return e;
+      if (const error_code e = each_field(call, [&](std::string_view key, od::value fv) {
+            error_code fe = simdjson::SUCCESS;
+            if (key == "index") {
+              bool has = false;
+              std::int64_t idx = 0;
+              fe = read_int(fv, idx, &has);
+              if (has && idx >= 0) d.index = idx;
+            } else if (key == "id") {
+              fe = read_string(fv, d.id);
+            } else if (key == "function") {
+              fe = read_function(fv, d);
+            }
+            return fe;
+          })) {
+        return e;
       }
       chunk_.tools.push_back(d);
-    }
-    return simdjson::SUCCESS;
+      return simdjson::SUCCESS;
+    });
   }
 
   static error_code read_function(od::value v, tool_delta& d) {
-    od::json_type t;
-    if (const error_code e = v.type().get(t)) return e;
-    if (t != od::json_type::object) return simdjson::SUCCESS;
-    od::object obj;
-    if (const error_code e = v.get_object().get(obj)) return e;
-    for (auto field_result : obj) {
-      od::field field;
-      if (const error_code e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (const error_code e = field.unescaped_key().get(key)) return e;
-      od::value fv = field.value();
+    return each_field(v, [&](std::string_view key, od::value fv) {
       error_code e = simdjson::SUCCESS;
       if (key == "name") {
         e = read_string(fv, d.name);
@@ -251,9 +198,8 @@ class openai_decoder final : public sse_decoder {
           e = read_raw_object(fv, d.arguments);  // lenient: arguments sent as an object
         }
       }
-      if (e) return e;
-    }
-    return simdjson::SUCCESS;
+      return e;
+    });
   }
 
   error_code read_usage(od::value v) {
@@ -263,44 +209,28 @@ class openai_decoder final : public sse_decoder {
     od::object obj;
     if (const error_code e = v.get_object().get(obj)) return e;
     usage& u = chunk_.tokens;
-    for (auto field_result : obj) {
-      od::field field;
-      if (const error_code e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (const error_code e = field.unescaped_key().get(key)) return e;
-      od::value fv = field.value();
-      error_code e = simdjson::SUCCESS;
-      if (key == "prompt_tokens") {
-        e = read_int(fv, u.input_tokens, &u.has_input);
-      } else if (key == "completion_tokens") {
-        e = read_int(fv, u.output_tokens, &u.has_output);
-      } else if (key == "prompt_tokens_details") {
-        e = read_detail(fv, "cached_tokens", u.cache_read_tokens);
-      } else if (key == "completion_tokens_details") {
-        e = read_detail(fv, "reasoning_tokens", u.reasoning_tokens);
-      }
-      if (e) return e;
-    }
+    if (const error_code loop_e = each_field(obj, [&](std::string_view key, od::value fv) {
+          error_code e = simdjson::SUCCESS;
+          if (key == "prompt_tokens") {
+            e = read_int(fv, u.input_tokens, &u.has_input);
+          } else if (key == "completion_tokens") {
+            e = read_int(fv, u.output_tokens, &u.has_output);
+          } else if (key == "prompt_tokens_details") {
+            e = read_detail(fv, "cached_tokens", u.cache_read_tokens);
+          } else if (key == "completion_tokens_details") {
+            e = read_detail(fv, "reasoning_tokens", u.reasoning_tokens);
+          }
+          return e;
+        }))
+      return loop_e;
     chunk_.has_usage = u.has_input || u.has_output;
     return simdjson::SUCCESS;
   }
 
   static error_code read_detail(od::value v, std::string_view wanted, std::int64_t& out) {
-    od::json_type t;
-    if (const error_code e = v.type().get(t)) return e;
-    if (t != od::json_type::object) return simdjson::SUCCESS;
-    od::object obj;
-    if (const error_code e = v.get_object().get(obj)) return e;
-    for (auto field_result : obj) {
-      od::field field;
-      if (const error_code e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (const error_code e = field.unescaped_key().get(key)) return e;
-      if (key == wanted) {
-        if (const error_code e = read_int(field.value(), out)) return e;
-      }
-    }
-    return simdjson::SUCCESS;
+    return each_field(v, [&](std::string_view key, od::value fv) {
+      return key == wanted ? read_int(fv, out) : simdjson::SUCCESS;
+    });
   }
 
   error_code read_error(od::value v) {
@@ -312,12 +242,7 @@ class openai_decoder final : public sse_decoder {
     if (t != od::json_type::object) return simdjson::SUCCESS;
     od::object obj;
     if (const error_code e = v.get_object().get(obj)) return e;
-    for (auto field_result : obj) {
-      od::field field;
-      if (const error_code e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (const error_code e = field.unescaped_key().get(key)) return e;
-      od::value fv = field.value();
+    return each_field(obj, [&](std::string_view key, od::value fv) {
       error_code e = simdjson::SUCCESS;
       if (key == "message") {
         e = read_string(fv, chunk_.error_message);
@@ -334,9 +259,8 @@ class openai_decoder final : public sse_decoder {
       } else if (key == "status") {
         e = read_int(fv, chunk_.error_status);
       }
-      if (e) return e;
-    }
-    return simdjson::SUCCESS;
+      return e;
+    });
   }
 
   void apply() {

@@ -30,6 +30,48 @@ error_code read_bool(od::value v, bool& out);
 /// The raw JSON text of an object value (whitespace included), or empty when not an object.
 error_code read_raw_object(od::value v, std::string_view& out);
 
+/// Calls f(key, value), which returns an error_code, for each field of an opened object;
+/// stops at the first error.
+template <class F>
+error_code each_field(od::object& obj, F&& f) {
+  for (auto field_result : obj) {
+    od::field field;
+    if (const error_code e = std::move(field_result).get(field)) return e;
+    std::string_view key;
+    if (const error_code e = field.unescaped_key().get(key)) return e;
+    if (const error_code e = f(key, field.value())) return e;
+  }
+  return simdjson::SUCCESS;
+}
+
+/// The same for an object value; nothing when the value is not an object.
+template <class F>
+error_code each_field(od::value v, F&& f) {
+  od::json_type t;
+  if (const error_code e = v.type().get(t)) return e;
+  if (t != od::json_type::object) return simdjson::SUCCESS;
+  od::object obj;
+  if (const error_code e = v.get_object().get(obj)) return e;
+  return each_field(obj, f);
+}
+
+/// Calls f(value), which returns an error_code, for each element of an array value (nothing when
+/// the value is not an array); stops at the first error.
+template <class F>
+error_code each_element(od::value v, F&& f) {
+  od::json_type t;
+  if (const error_code e = v.type().get(t)) return e;
+  if (t != od::json_type::array) return simdjson::SUCCESS;
+  od::array arr;
+  if (const error_code e = v.get_array().get(arr)) return e;
+  for (auto element : arr) {
+    od::value item;
+    if (const error_code e = std::move(element).get(item)) return e;
+    if (const error_code e = f(item)) return e;
+  }
+  return simdjson::SUCCESS;
+}
+
 /// A random identifier: `prefix` followed by `n` characters of [0-9A-Za-z].
 std::string random_id(std::string_view prefix, std::size_t n = 24);
 /// Appends a random identifier to `out` (see random_id).
