@@ -986,17 +986,7 @@ bool read_usage(reader& r, od::value v, usage& u) {
 }  // namespace
 
 std::string decode_request(std::string_view body, canonical_request& out) {
-  std::string error;
-  out.source = wire_protocol::claude;
-  reader r(error, out.memory, "request body");
-  od::document doc;
-  od::object root;
-  if (!r.open(body, doc, root)) return error;
-  request_decoder d(r, out);
-  if (r.object_fields(root, [&](std::string_view k, od::value v) { return d.field(k, v); }) &&
-      r.close(doc))
-    d.finish();
-  return error;
+  return codec::decode_request_with<request_decoder>(body, out, wire_protocol::claude);
 }
 
 std::string encode_request(const canonical_request& in, std::string& out) {

@@ -321,6 +321,25 @@ std::int64_t unix_now();
 /// A random id: prefix + 24 base62 characters.
 std::string random_id(std::string_view prefix);
 
+/// A request body decoded with `Decoder` (built from (reader&, canonical_request&), with
+/// field(key, value) for each top-level field and finish() after a complete document): the
+/// frame every protocol's decode_request shares. "" on success, else the error.
+template <class Decoder>
+std::string decode_request_with(std::string_view body, canonical_request& out,
+                                wire_protocol source) {
+  std::string error;
+  out.source = source;
+  reader r(error, out.memory, "request body");
+  od::document doc;
+  od::object root;
+  if (!r.open(body, doc, root)) return error;
+  Decoder d(r, out);
+  if (r.object_fields(root, [&](std::string_view k, od::value v) { return d.field(k, v); }) &&
+      r.close(doc))
+    d.finish();
+  return error;
+}
+
 }  // namespace codec
 
 // Per-protocol codecs (canonical_openai.cpp, canonical_claude.cpp, canonical_gemini.cpp).
