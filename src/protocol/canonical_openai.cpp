@@ -12,6 +12,28 @@ namespace {
 
 using namespace codec;
 
+// The "tool_calls" array of an assistant message (OpenAI form) from its tool-call parts.
+void write_tool_calls(json_writer& w, const std::vector<part>& parts) {
+  w.begin_array();
+  for (const part& p : parts) {
+    if (p.kind != part_kind::tool_call) continue;
+    w.begin_object();
+    w.key("id");
+    w.text(p.id);
+    w.key("type");
+    w.string("function");
+    w.key("function");
+    w.begin_object();
+    w.key("name");
+    w.text(p.name);
+    w.key("arguments");
+    write_arguments_string(w, p.arguments);
+    w.end_object();
+    w.end_object();
+  }
+  w.end_array();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shared
 
@@ -775,24 +797,7 @@ class request_encoder {
     }
     if (has_calls) {
       w_.key("tool_calls");
-      w_.begin_array();
-      for (const part& p : m.parts) {
-        if (p.kind != part_kind::tool_call) continue;
-        w_.begin_object();
-        w_.key("id");
-        w_.text(p.id);
-        w_.key("type");
-        w_.string("function");
-        w_.key("function");
-        w_.begin_object();
-        w_.key("name");
-        w_.text(p.name);
-        w_.key("arguments");
-        write_arguments_string(w_, p.arguments);
-        w_.end_object();
-        w_.end_object();
-      }
-      w_.end_array();
+      write_tool_calls(w_, m.parts);
     }
     w_.end_object();
     return true;
@@ -1206,24 +1211,7 @@ std::string encode_response(const canonical_response& in, std::string& out) {
   }
   if (has_calls) {
     w.key("tool_calls");
-    w.begin_array();
-    for (const part& p : in.parts) {
-      if (p.kind != part_kind::tool_call) continue;
-      w.begin_object();
-      w.key("id");
-      w.text(p.id);
-      w.key("type");
-      w.string("function");
-      w.key("function");
-      w.begin_object();
-      w.key("name");
-      w.text(p.name);
-      w.key("arguments");
-      write_arguments_string(w, p.arguments);
-      w.end_object();
-      w.end_object();
-    }
-    w.end_array();
+    write_tool_calls(w, in.parts);
   }
   w.end_object();
   w.key("logprobs");
