@@ -677,16 +677,14 @@ void append_minified(std::string& out, std::string_view json) {
 // ---------------------------------------------------------------------------------------------
 // reader
 
-namespace {
-
-std::string_view describe(error_code e) {
+std::string_view describe_json_error(error_code e) {
   switch (e) {
     case simdjson::EMPTY:
       return "the body is empty";
     case simdjson::UNCLOSED_STRING:
       return "unterminated string";
     case simdjson::INCOMPLETE_ARRAY_OR_OBJECT:
-      return "unexpected end of input or unbalanced brackets";
+      return "unexpected end of input, unbalanced brackets or content after the object";
     case simdjson::TAPE_ERROR:
       return "unexpected token (missing or extra comma, colon, bracket or key)";
     case simdjson::T_ATOM_ERROR:
@@ -712,13 +710,11 @@ std::string_view describe(error_code e) {
   }
 }
 
-}  // namespace
-
 std::string malformed(error_code e, std::string_view what) {
   std::string msg = "malformed JSON in ";
   msg += what;
   msg += ": ";
-  msg += describe(e);
+  msg += describe_json_error(e);
   return msg;
 }
 

@@ -321,6 +321,10 @@ std::int64_t unix_now();
 /// A random id: prefix + 24 base62 characters.
 std::string random_id(std::string_view prefix);
 
+/// A short English description of a simdjson error, for error messages (the request body's
+/// inspection and the codecs share it).
+std::string_view describe_json_error(simdjson::error_code e);
+
 /// A request body decoded with `Decoder` (built from (reader&, canonical_request&), with
 /// field(key, value) for each top-level field and finish() after a complete document): the
 /// frame every protocol's decode_request shares. "" on success, else the error.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aiclient/protocol/errors.hpp"
+#include "codec_util.hpp"
 
 namespace aiclient::protocol {
 
@@ -85,41 +86,9 @@ class padded_input {
 
 constexpr std::string_view malformed_prefix = "malformed JSON in request body: ";
 
-std::string_view describe(error_code e) {
-  switch (e) {
-    case simdjson::EMPTY:
-      return "the body is empty";
-    case simdjson::UNCLOSED_STRING:
-      return "unterminated string";
-    case simdjson::INCOMPLETE_ARRAY_OR_OBJECT:
-      return "unexpected end of input, unbalanced brackets or content after the object";
-    case simdjson::TAPE_ERROR:
-      return "unexpected token (missing or extra comma, colon, bracket or key)";
-    case simdjson::T_ATOM_ERROR:
-    case simdjson::F_ATOM_ERROR:
-    case simdjson::N_ATOM_ERROR:
-      return "invalid literal";
-    case simdjson::NUMBER_ERROR:
-      return "invalid number";
-    case simdjson::STRING_ERROR:
-      return "invalid string escape";
-    case simdjson::UNESCAPED_CHARS:
-      return "unescaped control character in a string";
-    case simdjson::UTF8_ERROR:
-      return "invalid UTF-8";
-    case simdjson::DEPTH_ERROR:
-      return "nesting too deep";
-    case simdjson::CAPACITY:
-    case simdjson::MEMALLOC:
-      return "body too large to parse";
-    default:
-      return simdjson::error_message(e);
-  }
-}
-
 std::string malformed(error_code e) {
   std::string msg(malformed_prefix);
-  msg += describe(e);
+  msg += codec::describe_json_error(e);
   return msg;
 }
 
