@@ -63,6 +63,31 @@ TEST(process, default_configuration_serves_the_mock_provider) {
   EXPECT_EQ(srv.wait_exit(10s), 0) << srv.output();
 }
 
+TEST(process, the_access_line_at_info_names_the_request_without_secrets) {
+  const std::string body = R"({"model":"mock-model","messages":[{"role":"user","content":"Hi"}]})";
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"content-type", "application/json"}, {"authorization", "Bearer sk-client-secret-42"}};
+  {  // the line is written only when info is logged (the default level)
+    child_server srv({"--port", "0", "--log-level", "info", "--api-key", "sk-client-secret-42"});
+    const auto port = srv.wait_port();
+    ASSERT_NE(port, 0) << srv.output();
+    auto r = http_request(port, "POST", "/v1/chat/completions", headers, body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const std::string id = r.headers["x-request-id"];
+    ASSERT_FALSE(id.empty());
+    srv.signal(SIGTERM);
+    EXPECT_EQ(srv.wait_exit(10s), 0);
+    const std::string out = srv.output();
+    const auto at = out.find("[" + id + "] POST /v1/chat/completions route=");
+    ASSERT_NE(at, std::string::npos) << out;
+    const std::string line = out.substr(at, out.find('\n', at) - at);
+    EXPECT_NE(line.find("provider=mock"), std::string::npos) << line;
+    EXPECT_NE(line.find("status=200"), std::string::npos) << line;
+    EXPECT_NE(line.find("in=" + std::to_string(body.size())), std::string::npos) << line;
+    EXPECT_EQ(out.find("sk-client-secret-42"), std::string::npos) << out;
+  }
+}
+
 TEST(process, sigterm_drains_in_flight_requests_then_exits_zero) {
   fake_upstream up;
   scripted_response slow;
