@@ -29,18 +29,7 @@ constexpr double max_epoch_ms = 7.0e12;
 constexpr const char* kiro_version = "0.11.107";
 constexpr const char* aws_sdk_version = "3.738.0";
 
-// strerror_r comes in a GNU (char*) and an XSI (int) flavour; accept both.
-[[maybe_unused]] const char* pick_message(const char* returned, const char*) {
-  return returned;
-}
-[[maybe_unused]] const char* pick_message(int, const char* buffer) {
-  return buffer;
-}
-
-std::string errno_text(int e) {
-  char buffer[256] = {};
-  return pick_message(::strerror_r(e, buffer, sizeof buffer), buffer);
-}
+using util::errno_text;
 
 std::string file_error(const std::string& path, const std::string& what) {
   return "credentials file '" + path + "': " + what;

@@ -15,25 +15,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "aiclient/util/strings.hpp"
+
 namespace aiclient::util {
 namespace {
 
 constexpr int max_link_hops = 40;
 // A temporary file older than this is stale whoever made it: a write takes milliseconds.
 constexpr std::chrono::hours stale_temp_age{1};
-
-// strerror_r comes in a GNU (char*) and an XSI (int) flavour; accept both.
-[[maybe_unused]] const char* pick_message(const char* returned, const char*) {
-  return returned;
-}
-[[maybe_unused]] const char* pick_message(int, const char* buffer) {
-  return buffer;
-}
-
-std::string errno_text(int e) {
-  char buffer[256] = {};
-  return pick_message(strerror_r(e, buffer, sizeof buffer), buffer);
-}
 
 struct split_path {
   std::string dir;   // never empty ("." when the path has no '/')

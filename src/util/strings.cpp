@@ -2,9 +2,17 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 namespace aiclient::util {
 namespace {
+// strerror_r comes in a GNU (char*) and an XSI (int) flavour; accept both.
+[[maybe_unused]] const char* pick_message(const char* returned, const char*) {
+  return returned;
+}
+[[maybe_unused]] const char* pick_message(int, const char* buffer) {
+  return buffer;
+}
 char lower(char c) noexcept {
   return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
 }
@@ -84,6 +92,11 @@ std::string query_param(std::string_view query, std::string_view key) {
     query.remove_prefix(amp + 1);
   }
   return {};
+}
+
+std::string errno_text(int e) {
+  char buffer[256] = {};
+  return pick_message(::strerror_r(e, buffer, sizeof buffer), buffer);
 }
 
 }  // namespace aiclient::util

@@ -27,5 +27,7 @@ std::string_view trim(std::string_view s) noexcept;
 std::string query_param(std::string_view query, std::string_view key);
 /// Percent-decodes ('+' stays '+').
 std::string percent_decode(std::string_view s);
+/// The system's message for an errno value (thread-safe strerror_r).
+std::string errno_text(int e);
 
 }  // namespace aiclient::util
