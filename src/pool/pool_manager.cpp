@@ -294,7 +294,7 @@ void pool_manager::report(std::string_view type, std::string_view uuid, const ou
           delay *= 2;
       }
       delay = std::min(delay, impl_->opts.rate_limit_max);
-      st.cooldown_until = now + delay;
+      st.cooldown_until = o.quota_reset ? *o.quota_reset : now + delay;
       if (st.rate_limit_streak < 62) ++st.rate_limit_streak;
       break;
     }

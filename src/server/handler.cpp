@@ -1116,12 +1116,10 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
           co_return;
         }
         if (info.action == act::quota_exhausted && info.cooldown_until) {
-          const auto wait = std::chrono::duration_cast<std::chrono::seconds>(
-              *info.cooldown_until - std::chrono::system_clock::now());
-          env.pools.report(type, inst.uuid,
-                           {pool::outcome::kind::rate_limited, info.message, wait});
           // Until the reset Kiro named, beyond RATE_LIMIT_COOLDOWN_MAX_MS.
-          env.pools.quota_exhausted_until(type, inst.uuid, *info.cooldown_until);
+          pool::outcome parked{pool::outcome::kind::rate_limited, info.message, {}};
+          parked.quota_reset = *info.cooldown_until;
+          env.pools.report(type, inst.uuid, parked);
           last = failed_attempt{429, type + ": " + info.message, {}, {}, false};
           continue;
         }
@@ -1150,11 +1148,10 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         const bool daily_quota = type == "openai-qwen-oauth" && !retry_after &&
                                  err_body.find("insufficient_quota") != std::string::npos;
         if (daily_quota) retry_after = until_next_utc8_midnight(std::chrono::system_clock::now());
-        env.pools.report(type, inst.uuid,
-                         {pool::outcome::kind::rate_limited, upstream_msg, retry_after});
-        if (daily_quota)  // until the reset, beyond RATE_LIMIT_COOLDOWN_MAX_MS
-          env.pools.quota_exhausted_until(type, inst.uuid,
-                                          std::chrono::system_clock::now() + *retry_after);
+        pool::outcome limited{pool::outcome::kind::rate_limited, upstream_msg, retry_after};
+        // A daily quota parks the instance until its reset, beyond RATE_LIMIT_COOLDOWN_MAX_MS.
+        if (daily_quota) limited.quota_reset = std::chrono::system_clock::now() + *retry_after;
+        env.pools.report(type, inst.uuid, limited);
         failed_attempt fa{429, upstream_msg, relayed_headers(resp), std::move(err_body),
                           f == upstream::failure::none && !convert};
         if (!fa.relay) {  // in the client's shape; keep only the retry hint

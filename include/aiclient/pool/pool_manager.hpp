@@ -39,6 +39,9 @@ struct outcome {
   kind what = kind::success;
   std::string message;                              ///< for failures: short, no secrets
   std::optional<std::chrono::seconds> retry_after;  ///< for 429: the upstream's Retry-After
+  /// For 429: when the provider's quota resets (a daily or monthly allowance): the instance is
+  /// parked until then, not capped by rate_limit_max (retry_after is then ignored).
+  std::optional<std::chrono::system_clock::time_point> quota_reset;
 };
 
 /// Why no instance could be picked.
@@ -92,8 +95,8 @@ class pool_manager {
   /// Records the outcome of a request served by (type, uuid). Unknown uuids are ignored.
   ///   success: healthy, errorCount 0, usageCount+1, lastUsed now, rate_limit_streak 0.
   ///   failure: errorCount+1, lastErrorTime/Message; errorCount >= max -> unhealthy.
-  ///   rate_limited: cooldown_until = now + min(retry_after or base*2^streak, max); streak+1;
-  ///                 health and errorCount unchanged.
+  ///   rate_limited: cooldown_until = quota_reset, else now + min(retry_after or
+  ///                 base*2^streak, max); streak+1; health and errorCount unchanged.
   ///   client_error: usageCount+1, lastUsed now; health unchanged.
   void report(std::string_view type, std::string_view uuid, const outcome& o);
 

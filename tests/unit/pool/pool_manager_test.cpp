@@ -248,6 +248,12 @@ TEST(pool_manager, a_quota_reset_time_is_not_capped) {
   // A Retry-After of the same length is capped.
   m.report("mock", "b", rate_limited(20 * 24h));
   EXPECT_EQ(state_of(m, "b").cooldown_until, clock.now() + 120s);
+  // A 429 that names the quota's reset (Kiro's monthly, Qwen's daily allowance) is not.
+  outcome quota = rate_limited(120s);
+  quota.quota_reset = clock.now() + 20 * 24h;
+  m.report("mock", "c", quota);
+  EXPECT_EQ(state_of(m, "c").cooldown_until, clock.now() + 20 * 24h);
+  EXPECT_TRUE(state_of(m, "c").is_healthy);
 }
 
 TEST(pool_manager, rate_limit_without_retry_after_backs_off_exponentially_up_to_the_cap) {
