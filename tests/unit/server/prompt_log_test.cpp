@@ -5,6 +5,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include "aiclient/server/prompt_log.hpp"
 
 namespace aiclient::server {
@@ -34,6 +37,25 @@ TEST(prompt_log, file_mode_appends_bodies_from_a_background_thread) {
       << content;
   EXPECT_LT(content.find("req1"), content.find("req2"));
   std::filesystem::remove_all(dir);
+}
+
+TEST(prompt_log, console_mode_logs_the_body_with_its_request_at_info) {
+  std::ostringstream out;
+  const auto previous = spdlog::default_logger();
+  const auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  sink->set_pattern("%l %v");
+  auto logger = std::make_shared<spdlog::logger>("prompt_log_test", sink);
+  logger->set_level(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+  {
+    prompt_log log(config::log_prompts_mode::console, "/nonexistent/dir/prompts");
+    EXPECT_TRUE(log.enabled());
+    log.record("req7", "claude-custom", "/v1/messages", R"({"messages":["hello"]})");
+  }
+  spdlog::set_default_logger(previous);
+  EXPECT_EQ(out.str(),
+            "info [req7] prompt for claude-custom /v1/messages: {\"messages\":[\"hello\"]}\n");
+  EXPECT_FALSE(std::filesystem::exists("/nonexistent/dir"));
 }
 
 TEST(prompt_log, none_mode_writes_nothing) {
