@@ -633,64 +633,38 @@ struct token_manager::impl {
     co_return a;
   }
 
-  asio::awaitable<kiro_usage> usage_limits(std::shared_ptr<const pool::instance> inst,
-                                           std::string base) {
-    kiro_usage out;
+  /// A Kiro account query (`path` is "/getUsageLimits" or "/ListAvailableModels") for a
+  /// claude-kiro-oauth instance: `parse` reads a 2xx answer; failures name the query.
+  /// `what` names the answer in the error for another instance type.
+  template <class Result>
+  asio::awaitable<Result> kiro_query(std::shared_ptr<const pool::instance> inst, std::string base,
+                                     std::string_view path, std::string_view query,
+                                     std::string_view what, Result (*parse)(std::string_view)) {
+    const std::string name(path.substr(1));
+    Result out;
     try {
       if (inst->type != "claude-kiro-oauth") {
-        out.error = "instance type '" + inst->type + "' has no Kiro usage limits";
+        out.error = "instance type '" + inst->type + "' has no Kiro " + std::string(what);
         co_return out;
       }
       token_result tok;
-      const http_answer a = co_await kiro_get(inst, base, "/getUsageLimits",
-                                              "origin=AI_EDITOR&resourceType=AGENTIC_REQUEST", tok);
+      const http_answer a = co_await kiro_get(inst, base, path, query, tok);
       if (!tok.tok) {
         out.error = tok.error;
         out.permanent = tok.permanent;
         co_return out;
       }
       if (!a.error.empty()) {
-        out.error = "getUsageLimits: " + a.error;
+        out.error = name + ": " + a.error;
       } else if (a.status < 200 || a.status > 299) {
-        out.error = "getUsageLimits: " +
-                    http_failure(a.status, kiro_error(a.body, {tok.tok->access_token}));
+        out.error =
+            name + ": " + http_failure(a.status, kiro_error(a.body, {tok.tok->access_token}));
       } else {
-        out = detail::parse_kiro_usage(a.body);
+        out = parse(a.body);
       }
     } catch (const std::exception&) {
-      out = kiro_usage{};
-      out.error = "getUsageLimits: internal error";
-    }
-    co_return out;
-  }
-
-  asio::awaitable<kiro_models> list_models(std::shared_ptr<const pool::instance> inst,
-                                           std::string base) {
-    kiro_models out;
-    try {
-      if (inst->type != "claude-kiro-oauth") {
-        out.error = "instance type '" + inst->type + "' has no Kiro model list";
-        co_return out;
-      }
-      token_result tok;
-      const http_answer a =
-          co_await kiro_get(inst, base, "/ListAvailableModels", "origin=AI_EDITOR", tok);
-      if (!tok.tok) {
-        out.error = tok.error;
-        out.permanent = tok.permanent;
-        co_return out;
-      }
-      if (!a.error.empty()) {
-        out.error = "ListAvailableModels: " + a.error;
-      } else if (a.status < 200 || a.status > 299) {
-        out.error = "ListAvailableModels: " +
-                    http_failure(a.status, kiro_error(a.body, {tok.tok->access_token}));
-      } else {
-        out = detail::parse_kiro_models(a.body);
-      }
-    } catch (const std::exception&) {
-      out = kiro_models{};
-      out.error = "ListAvailableModels: internal error";
+      out = Result{};
+      out.error = name + ": internal error";
     }
     co_return out;
   }
@@ -1003,7 +977,10 @@ boost::asio::awaitable<kiro_usage> token_manager::kiro_usage_limits(
     co_return none;
   }
   co_return co_await boost::asio::co_spawn(
-      impl_->ioc_, impl_->usage_limits(std::move(inst), std::move(base_url)),
+      impl_->ioc_,
+      impl_->kiro_query<kiro_usage>(std::move(inst), std::move(base_url), "/getUsageLimits",
+                                    "origin=AI_EDITOR&resourceType=AGENTIC_REQUEST", "usage limits",
+                                    &detail::parse_kiro_usage),
       boost::asio::use_awaitable);
 }
 
@@ -1014,9 +991,11 @@ boost::asio::awaitable<kiro_models> token_manager::kiro_list_models(
     none.error = "no instance given";
     co_return none;
   }
-  co_return co_await boost::asio::co_spawn(impl_->ioc_,
-                                           impl_->list_models(std::move(inst), std::move(base_url)),
-                                           boost::asio::use_awaitable);
+  co_return co_await boost::asio::co_spawn(
+      impl_->ioc_,
+      impl_->kiro_query<kiro_models>(std::move(inst), std::move(base_url), "/ListAvailableModels",
+                                     "origin=AI_EDITOR", "model list", &detail::parse_kiro_models),
+      boost::asio::use_awaitable);
 }
 
 void token_manager::start_timer(
