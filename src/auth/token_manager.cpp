@@ -244,7 +244,7 @@ class lock_file {
 struct token_manager::impl {
   impl(endpoints e, manager_options o)
       : ep_(std::move(e)), opts_(std::move(o)), work_(asio::make_work_guard(ioc_)) {
-    tls_ = upstream::make_client_tls_context(opts_.ca_file);
+    tls_ = std::make_unique<upstream::tls_context>(opts_.ca_file);
     upstream::options co;
     co.connect_timeout = opts_.http_timeout;
     co.first_byte_timeout = opts_.http_timeout;
@@ -929,7 +929,7 @@ struct token_manager::impl {
   manager_options opts_;
   asio::io_context ioc_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::unique_ptr<asio::ssl::context> tls_;
+  std::unique_ptr<upstream::tls_context> tls_;  // built by the first TLS refresh
   std::unique_ptr<upstream::client> client_;
   // Manager thread only:
   bool stopping_ = false;

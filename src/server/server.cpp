@@ -114,7 +114,7 @@ struct server::impl : admin_control {
   std::mutex reload_mutex;
   std::unique_ptr<pool::pool_manager> manager;
   std::unique_ptr<util::debounced_saver> saver;
-  std::unique_ptr<asio::ssl::context> tls;
+  std::unique_ptr<upstream::tls_context> tls;  // built by the first TLS upstream connection
   std::unique_ptr<prompt_log> prompts;
   std::atomic<int> connections{0};
   std::atomic<int> active{0};
@@ -655,7 +655,7 @@ std::string server::impl::reload() {
 
 void server::start() {
   auto& s = *impl_;
-  s.tls = upstream::make_client_tls_context(s.settings.upstream_ca_file);
+  s.tls = std::make_unique<upstream::tls_context>(s.settings.upstream_ca_file);
   int n = s.settings.threads > 0
               ? s.settings.threads
               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

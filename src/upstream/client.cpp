@@ -496,8 +496,8 @@ std::string_view to_string(failure f) noexcept {
 }
 
 struct client::impl {
-  impl(asio::any_io_executor executor, ssl::context& tls_ctx, options o)
-      : ex(std::move(executor)), tls(tls_ctx), opts(std::move(o)) {
+  impl(asio::any_io_executor executor, ssl::context* given, tls_context* lazy, options o)
+      : ex(std::move(executor)), tls(given), lazy_tls(lazy), opts(std::move(o)) {
     pool = std::make_shared<pool_state>();
     pool->max_idle = opts.max_idle_per_host;
     pool->keepalive = opts.idle_keepalive;
@@ -510,8 +510,11 @@ struct client::impl {
   }
 
   asio::any_io_executor ex;
-  ssl::context& tls;
+  ssl::context* tls;      ///< the TLS context given, or
+  tls_context* lazy_tls;  ///< the one built by the first TLS connection
   options opts;
+
+  ssl::context& tls_ctx() { return lazy_tls ? lazy_tls->get() : *tls; }
   std::optional<url> proxy;
   std::shared_ptr<pool_state> pool;
 
@@ -718,8 +721,9 @@ struct client::impl {
 
     // TLS.
     if (target.tls()) {
-      ensure_system_ca(tls);
-      conn->tls = std::make_unique<tls_stream>(std::move(*conn->plain), tls);
+      ssl::context& ctx = tls_ctx();
+      ensure_system_ca(ctx);
+      conn->tls = std::make_unique<tls_stream>(std::move(*conn->plain), ctx);
       conn->plain.reset();
       SSL* ssl_handle = conn->tls->native_handle();
       X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
@@ -813,7 +817,10 @@ struct client::impl {
 };
 
 client::client(asio::any_io_executor ex, ssl::context& tls, options opts)
-    : impl_(std::make_unique<impl>(std::move(ex), tls, std::move(opts))) {}
+    : impl_(std::make_unique<impl>(std::move(ex), &tls, nullptr, std::move(opts))) {}
+
+client::client(asio::any_io_executor ex, tls_context& tls, options opts)
+    : impl_(std::make_unique<impl>(std::move(ex), nullptr, &tls, std::move(opts))) {}
 
 client::~client() {
   impl_->pool->close_all();
@@ -851,6 +858,20 @@ std::unique_ptr<ssl::context> make_client_tls_context(const std::string& extra_c
   }
   ctx->set_verify_mode(ssl::verify_peer);
   return ctx;
+}
+
+tls_context::tls_context(std::string extra_ca_file) : extra_ca_file_(std::move(extra_ca_file)) {
+  if (!extra_ca_file_.empty()) get();
+}
+
+tls_context::~tls_context() = default;
+
+ssl::context& tls_context::get() {
+  std::call_once(once_, [this] {
+    ctx_ = make_client_tls_context(extra_ca_file_);
+    built_.store(true, std::memory_order_release);
+  });
+  return *ctx_;
 }
 
 }  // namespace aiclient::upstream

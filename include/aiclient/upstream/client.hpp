@@ -1,9 +1,11 @@
 #pragma once
 // The upstream HTTP client. Asio's awaitable appears in this interface; Beast does not.
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -127,6 +129,8 @@ struct send_result {
   std::string detail;  ///< e.g. "connect to api.example.com:443: Connection refused"
 };
 
+class tls_context;
+
 /// HTTP/1.1 client with a keep-alive connection pool per (scheme, host, port). One instance
 /// per io_context (worker thread): it is not thread-safe and must be used on its executor.
 /// HTTPS verifies the certificate chain and host name (SNI set). Plain http is allowed.
@@ -138,6 +142,8 @@ class client {
   /// `tls` must outlive the client (shared across threads is fine: it is only read).
   /// Throws std::invalid_argument when opts.proxy_url is set but is not "http://host[:port]".
   client(boost::asio::any_io_executor ex, boost::asio::ssl::context& tls, options opts);
+  /// The same with a context built by the first TLS connection (see tls_context).
+  client(boost::asio::any_io_executor ex, tls_context& tls, options opts);
   /// Closes the idle connections. No send() may be in flight; responses may live on.
   ~client();
   client(const client&) = delete;
@@ -165,5 +171,28 @@ class client {
 /// all plain HTTP never pays for it.
 std::unique_ptr<boost::asio::ssl::context> make_client_tls_context(
     const std::string& extra_ca_file);
+
+/// The client TLS context of make_client_tls_context, built when it is first needed: OpenSSL's
+/// initialisation alone holds ~2.7 MB resident, which a gateway whose upstreams are all plain
+/// HTTP (local models, a TLS-terminating sidecar) never needs. With an extra CA file the
+/// context is built at once, so a bad file stops the start with its name. Shared by threads.
+class tls_context {
+ public:
+  explicit tls_context(std::string extra_ca_file);
+  ~tls_context();
+  tls_context(const tls_context&) = delete;
+  tls_context& operator=(const tls_context&) = delete;
+
+  /// The context, built on the first call (thread-safe).
+  boost::asio::ssl::context& get();
+  /// True once the context exists.
+  bool built() const noexcept { return built_.load(std::memory_order_acquire); }
+
+ private:
+  std::string extra_ca_file_;
+  std::once_flag once_;
+  std::unique_ptr<boost::asio::ssl::context> ctx_;
+  std::atomic<bool> built_{false};
+};
 
 }  // namespace aiclient::upstream

@@ -845,6 +845,49 @@ TEST_F(upstream_client, the_system_ca_store_is_loaded_by_the_first_tls_connectio
   }
 }
 
+TEST_F(upstream_client, a_lazy_tls_context_is_built_by_the_first_tls_connection_only) {
+  // OpenSSL's initialisation is paid by the first TLS connection, never by plain HTTP.
+  tls_context lazy("");
+  EXPECT_FALSE(lazy.built());
+  fake_upstream plain;
+  plain.push(body_response({"plain"}));
+  fake_upstream secure(true);
+  run([&]() -> asio::awaitable<void> {
+    client c(ioc.get_executor(), lazy, opts);
+    auto r = co_await c.send(make_request("POST", plain.base_url() + "/v1/messages", "{}"));
+    EXPECT_EQ(r.error, failure::none) << r.detail;
+    if (r.resp) {
+      auto [f, body] = co_await r.resp->read_all(100);
+      EXPECT_EQ(body, "plain");
+    }
+    EXPECT_FALSE(lazy.built());
+    auto s = co_await c.send(make_request("GET", secure.base_url() + "/"));
+    EXPECT_EQ(s.error, failure::tls) << s.detail;  // the fake's CA is not a system CA
+    EXPECT_TRUE(lazy.built());
+  });
+}
+
+TEST_F(upstream_client, a_tls_context_with_a_ca_file_is_built_at_once_and_trusts_it) {
+  tls_context trusted(shared_test_cert().ca_file);
+  EXPECT_TRUE(trusted.built());
+  fake_upstream secure(true);
+  secure.push(body_response({"secure"}));
+  run([&]() -> asio::awaitable<void> {
+    client c(ioc.get_executor(), trusted, opts);
+    auto r = co_await c.send(make_request("POST", secure.base_url() + "/v1/messages", "{}"));
+    EXPECT_EQ(r.error, failure::none) << r.detail;
+    if (!r.resp) co_return;
+    auto [f, body] = co_await r.resp->read_all(100);
+    EXPECT_EQ(body, "secure");
+  });
+  try {
+    tls_context bad("/nonexistent/aiclient-ca.pem");
+    ADD_FAILURE() << "a bad CA file was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/aiclient-ca.pem"), std::string::npos);
+  }
+}
+
 TEST_F(upstream_client, https_with_a_host_name_not_in_the_certificate_is_a_tls_failure) {
   // The proxy maps every name to 127.0.0.1, so the fake is reached by a name it has no SAN for.
   test_proxy proxy;
