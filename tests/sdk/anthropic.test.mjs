@@ -24,6 +24,7 @@ import {
   recordingFetch,
   startFakeUpstream,
   startGateway,
+  stopAll,
 } from './helpers.mjs';
 
 const CLIENT_KEY = 'sk-gateway-client-key-anthropic';
@@ -75,11 +76,7 @@ before(async () => {
   });
 });
 
-after(async () => {
-  const code = gateway ? await gateway.stop() : 0;
-  if (upstream) await upstream.close();
-  assert.equal(code, 0, 'aiclient-server should exit 0 on SIGTERM');
-});
+after(() => stopAll(gateway, upstream));
 
 for (const line of LINES) {
   const { Anthropic, AuthenticationError, InternalServerError } = line.sdk;

@@ -38,6 +38,7 @@ import {
   recordingFetch,
   startFakeUpstream,
   startGateway,
+  stopAll,
 } from './helpers.mjs';
 
 const CLIENT_KEY = 'sk-gateway-client-key-conversion';
@@ -209,12 +210,7 @@ before(async () => {
   });
 });
 
-after(async () => {
-  const code = gateway ? await gateway.stop() : 0;
-  if (openaiUp) await openaiUp.close();
-  if (claudeUp) await claudeUp.close();
-  assert.equal(code, 0, 'aiclient-server should exit 0 on SIGTERM');
-});
+after(() => stopAll(gateway, openaiUp, claudeUp));
 
 beforeEach(() => {
   openaiUp.reset();

@@ -1,5 +1,6 @@
 // Shared helpers of the SDK tests: a scriptable fake upstream (OpenAI and Anthropic shapes)
 // and a launcher for the real aiclient-server binary.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -461,6 +462,16 @@ export async function startGateway({ pools, modelProvider, apiKey, extraArgs = [
       return stopped;
     },
   };
+}
+
+/**
+ * Teardown of a test file: stops the gateway (SIGTERM), closes the fake servers, and asserts
+ * the gateway exited 0. Any argument may be undefined (its before() failed early).
+ */
+export async function stopAll(gateway, ...servers) {
+  const code = gateway ? await gateway.stop() : 0;
+  for (const s of servers) if (s) await s.close();
+  assert.equal(code, 0, 'aiclient-server should exit 0 on SIGTERM');
 }
 
 /**

@@ -7,7 +7,7 @@ import * as sdk1 from '@anthropic-ai/sdk';
 import * as sdk0 from 'anthropic-sdk-0';
 import OpenAI from 'openai';
 
-import { startGateway } from './helpers.mjs';
+import { startGateway, stopAll } from './helpers.mjs';
 
 let gateway;
 
@@ -15,10 +15,7 @@ before(async () => {
   gateway = await startGateway();
 });
 
-after(async () => {
-  const code = gateway ? await gateway.stop() : 0;
-  assert.equal(code, 0, 'aiclient-server should exit 0 on SIGTERM');
-});
+after(() => stopAll(gateway));
 
 describe('openai SDK -> mock provider (default config)', () => {
   const client = () => new OpenAI({ apiKey: 'any-key', baseURL: `${gateway.origin}/v1`, maxRetries: 0, timeout: 10_000 });

@@ -25,7 +25,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 
-import { headersContaining, openaiCompletion, openaiStream, sseData, startFakeUpstream, startGateway } from './helpers.mjs';
+import { headersContaining, openaiCompletion, openaiStream, sseData, startFakeUpstream, startGateway, stopAll } from './helpers.mjs';
 
 const CLIENT_KEY = 'sk-gateway-client-key-oauth';
 
@@ -144,12 +144,7 @@ describe('openai-qwen-oauth (expired token refreshed, OpenAI chat completions AP
     c = clients(gateway);
   });
 
-  after(async () => {
-    const code = gateway ? await gateway.stop() : 0;
-    if (tokenServer) await tokenServer.close();
-    if (api) await api.close();
-    assert.equal(code, 0, 'aiclient-server should exit 0 on SIGTERM');
-  });
+  after(() => stopAll(gateway, tokenServer, api));
 
   beforeEach(() => api.reset());
   afterEach(() => assert.equal(api.pending(), 0, 'unused scripted answers on the qwen API'));
@@ -318,11 +313,7 @@ describe('gemini-cli-oauth (Code Assist v1internal, wrapped answers)', () => {
     c = clients(gateway);
   });
 
-  after(async () => {
-    const code = gateway ? await gateway.stop() : 0;
-    if (api) await api.close();
-    assert.equal(code, 0, 'aiclient-server should exit 0 on SIGTERM');
-  });
+  after(() => stopAll(gateway, api));
 
   beforeEach(() => api.reset());
   afterEach(() => assert.equal(api.pending(), 0, 'unused scripted answers on the Code Assist API'));
@@ -551,11 +542,7 @@ describe('claude-kiro-oauth (generateAssistantResponse, AWS event-stream)', () =
     c = clients(gateway);
   });
 
-  after(async () => {
-    const code = gateway ? await gateway.stop() : 0;
-    if (api) await api.close();
-    assert.equal(code, 0, 'aiclient-server should exit 0 on SIGTERM');
-  });
+  after(() => stopAll(gateway, api));
 
   beforeEach(() => api.reset());
   afterEach(() => assert.equal(api.pending(), 0, 'unused scripted answers on the Kiro API'));

@@ -12,6 +12,7 @@ import {
   recordingFetch,
   startFakeUpstream,
   startGateway,
+  stopAll,
 } from './helpers.mjs';
 
 const CLIENT_KEY = 'sk-gateway-client-key-openai';
@@ -34,11 +35,7 @@ describe('openai SDK -> aiclient-server (openai-custom)', () => {
     });
   });
 
-  after(async () => {
-    const code = gateway ? await gateway.stop() : 0;
-    if (upstream) await upstream.close();
-    assert.equal(code, 0, 'aiclient-server should exit 0 on SIGTERM');
-  });
+  after(() => stopAll(gateway, upstream));
 
   beforeEach(() => upstream.reset());
 

@@ -8,7 +8,7 @@ import * as sdk1 from '@anthropic-ai/sdk';
 import * as sdk0 from 'anthropic-sdk-0';
 import OpenAI from 'openai';
 
-import { anthropicMessage, openaiCompletion, startFakeUpstream, startGateway } from './helpers.mjs';
+import { anthropicMessage, openaiCompletion, startFakeUpstream, startGateway, stopAll } from './helpers.mjs';
 
 const CLIENT_KEY = 'sk-gateway-client-key-routing';
 const MODEL = 'claude-haiku-4-5-20251001';
@@ -28,11 +28,7 @@ before(async () => {
   });
 });
 
-after(async () => {
-  const code = gateway ? await gateway.stop() : 0;
-  if (upstream) await upstream.close();
-  assert.equal(code, 0, 'aiclient-server should exit 0 on SIGTERM');
-});
+after(() => stopAll(gateway, upstream));
 
 describe('provider selection per request', () => {
   beforeEach(() => upstream.reset());
