@@ -9,7 +9,7 @@ with_tests=0
 [[ "${1:-}" == "--tests" ]] && with_tests=1
 
 packages=(build-essential cmake ninja-build ccache pkg-config libboost1.81-dev nlohmann-json3-dev
-          libspdlog-dev libfmt-dev libcli11-dev libssl-dev libsimdjson-dev ca-certificates openssl)
+          libspdlog-dev libfmt-dev libcli11-dev libssl-dev libsimdjson-dev libmimalloc-dev ca-certificates openssl)
 if (( with_tests )); then
   packages+=(libgtest-dev libgmock-dev curl nodejs npm)
 fi

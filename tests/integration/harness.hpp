@@ -69,6 +69,8 @@ class child_server {
   int wait_exit(std::chrono::milliseconds timeout);
   /// Everything the process printed so far.
   std::string output();
+  /// The process id.
+  int pid() const noexcept { return pid_; }
 
  private:
   void pump(std::chrono::milliseconds budget);

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <thread>
 
 #include "harness.hpp"
@@ -59,6 +60,17 @@ TEST(process, default_configuration_serves_the_mock_provider) {
                    R"({"model":"mock-model","messages":[{"role":"user","content":"Hello"}]})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json::parse(r.body)["choices"][0]["message"]["role"], "assistant");
+  srv.signal(SIGTERM);
+  EXPECT_EQ(srv.wait_exit(10s), 0) << srv.output();
+}
+
+TEST(process, the_daemon_allocates_with_mimalloc_when_built_with_it) {
+  child_server srv({"--port", "0"});
+  ASSERT_NE(srv.wait_port(), 0) << srv.output();
+  std::ifstream maps("/proc/" + std::to_string(srv.pid()) + "/maps");
+  const std::string text((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.find("libmimalloc") != std::string::npos, AICLIENT_WITH_MIMALLOC != 0) << text;
   srv.signal(SIGTERM);
   EXPECT_EQ(srv.wait_exit(10s), 0) << srv.output();
 }
