@@ -1142,8 +1142,8 @@ class response_decoder {
 
 }  // namespace
 
-std::string decode_request(std::string_view body, canonical_request& out) {
-  return codec::decode_request_with<request_decoder>(body, out, wire_protocol::openai);
+std::string decode_request(std::string_view body, canonical_request& out, std::size_t allocated) {
+  return codec::decode_request_with<request_decoder>(body, out, wire_protocol::openai, allocated);
 }
 
 std::string encode_request(const canonical_request& in, std::string& out) {
@@ -1154,12 +1154,11 @@ std::string decode_response(std::string_view body, canonical_response& out) {
   std::string error;
   out.source = wire_protocol::openai;
   reader r(error, out.memory, "response body");
-  od::document doc;
   od::object root;
-  if (!r.open(body, doc, root)) return error;
+  if (!r.open(body, root)) return error;
   response_decoder d(r, out);
   if (r.object_fields(root, [&](std::string_view k, od::value v) { return d.field(k, v); }) &&
-      r.close(doc))
+      r.close())
     d.finish();
   return error;
 }
@@ -1232,9 +1231,8 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
   std::string error;
   out.source = wire_protocol::openai;
   reader r(error, out.memory, "model list");
-  od::document doc;
   od::object root;
-  if (!r.open(body, doc, root)) return error;
+  if (!r.open(body, root)) return error;
   r.object_fields(root,
                   [&](std::string_view k, od::value v) {
                     if (k != "data") return true;
@@ -1251,7 +1249,7 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
                       return true;
                     });
                   }) &&
-      r.close(doc);
+      r.close();
   return error;
 }
 

@@ -41,6 +41,8 @@ scratch_cache& cache() {
   return c;
 }
 
+}  // namespace
+
 std::unique_ptr<json_scratch> borrow_scratch() {
   scratch_cache& c = cache();
   if (c.alive && !c.free.empty()) {
@@ -63,8 +65,6 @@ void return_scratch(std::unique_ptr<json_scratch> s) {
   if (s->quotes.capacity() > keep_capacity / 64 + 1) std::vector<std::uint64_t>().swap(s->quotes);
   c.free.push_back(std::move(s));
 }
-
-}  // namespace
 
 decode_memory::decode_memory() noexcept = default;
 decode_memory::~decode_memory() {
@@ -735,27 +735,42 @@ bool reader::type_error(std::string_view what, std::string_view expected) {
   return fail(std::move(msg));
 }
 
-bool reader::open(std::string_view body, od::document& doc, od::object& root) {
+bool reader::open(std::string_view body, od::object& root, std::size_t allocated) {
   decode_memory::impl& st = memory_.state();
   if (!st.scratch) st.scratch = borrow_scratch();
   json_scratch& s = *st.scratch;
-  const std::size_t need = body.size() + simdjson::SIMDJSON_PADDING;
-  if (s.cap < need) {
-    const std::size_t cap = std::max(need, s.cap * 2);
-    s.buf = std::make_unique_for_overwrite<char[]>(cap);
-    s.cap = cap;
+  doc_ = &s.doc;
+  if (st.parsed && st.size == body.size()) {
+    // inspect_body ran stage 1 over these bytes (convert_request checked that they are the
+    // same): read the same document again.
+    s.doc.rewind();
+  } else {
+    st.parsed = false;
+    if (allocated >= body.size() + simdjson::SIMDJSON_PADDING) {
+      st.base = body.data();  // the caller's buffer has the padding: no copy
+    } else {
+      const std::size_t need = body.size() + simdjson::SIMDJSON_PADDING;
+      if (s.cap < need) {
+        const std::size_t cap = std::max(need, s.cap * 2);
+        s.buf = std::make_unique_for_overwrite<char[]>(cap);
+        s.cap = cap;
+      }
+      if (!body.empty()) std::memcpy(s.buf.get(), body.data(), body.size());
+      std::memset(s.buf.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
+      st.base = s.buf.get();
+      allocated = s.cap;
+    }
+    st.size = body.size();
+    if (const error_code e =
+            s.parser.iterate(simdjson::padded_string_view(st.base, body.size(), allocated))
+                .get(s.doc))
+      return fail(e);
   }
-  if (!body.empty()) std::memcpy(s.buf.get(), body.data(), body.size());
-  std::memset(s.buf.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
-  st.size = body.size();
-  doc_ = &doc;
-  if (const error_code e =
-          s.parser.iterate(simdjson::padded_string_view(s.buf.get(), body.size(), s.cap)).get(doc))
-    return fail(e);
   // One pass over the whole body instead of one per string read (text, raw subtrees); when it
   // finds a bad escape, every string is checked on its own as before (the same errors).
-  escapes_checked_ = index_body(std::string_view(s.buf.get(), body.size()), s.quotes);
-  quote_index_ = {s.buf.get(), s.quotes.data()};
+  escapes_checked_ = index_body(std::string_view(st.base, body.size()), s.quotes);
+  quote_index_ = {st.base, s.quotes.data()};
+  od::document& doc = s.doc;
   od::json_type t{};
   if (const error_code e = doc.type().get(t)) return fail(e);
   if (t != od::json_type::object) {
@@ -767,9 +782,9 @@ bool reader::open(std::string_view body, od::document& doc, od::object& root) {
   return true;
 }
 
-bool reader::close(od::document& doc) {
+bool reader::close() {
   const char* loc = nullptr;
-  const error_code e = doc.current_location().get(loc);
+  const error_code e = doc_->current_location().get(loc);
   if (e == simdjson::OUT_OF_BOUNDS) return true;
   if (e) return fail(e);
   std::string msg = "malformed JSON in ";
@@ -875,7 +890,7 @@ bool reader::span_since(const char* start, std::string_view& out, std::string_vi
   const char* loc = nullptr;
   const error_code e = doc_->current_location().get(loc);
   const decode_memory::impl& st = memory_.state();
-  const char* end = st.scratch->buf.get() + st.size;
+  const char* end = st.base + st.size;
   if (e == simdjson::SUCCESS) {
     end = loc;
   } else if (e != simdjson::OUT_OF_BOUNDS) {
