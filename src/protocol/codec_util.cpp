@@ -634,6 +634,101 @@ void unescape_append(std::string_view s, std::string& out) {
   }
 }
 
+namespace {
+
+// True when some byte of s is not ASCII (16 bytes per step with SSE2).
+bool has_non_ascii(std::string_view s) {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  __m128i acc = _mm_setzero_si128();
+  for (; s.size() - i >= 16; i += 16)
+    acc = _mm_or_si128(acc, _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i)));
+  if (_mm_movemask_epi8(acc) != 0) return true;
+#endif
+  for (; i < s.size(); ++i)
+    if (static_cast<unsigned char>(s[i]) >= 0x80) return true;
+  return false;
+}
+
+// Appends the bytes of an escape sequence [q, e) (valid, from skip_escape) escaped as string
+// content: its backslashes and quotes get a backslash.
+void append_escaped_escape(std::string& out, const char* q, const char* e) {
+  for (; q < e; ++q) {
+    if (*q == '\\' || *q == '"') out += '\\';
+    out += *q;
+  }
+}
+
+// The fast path of piece_json: append_minified and append_json_string_content in one pass
+// (no intermediate copy), for JSON text whose strings are valid and whose bytes are valid UTF-8
+// with no control character outside whitespace between tokens, which is what the codecs pass
+// (raw subtrees that reader::raw validated). On any other input it leaves `out` as it was and
+// returns false: the caller then runs the two steps, so the output is the same for every input.
+bool append_minified_escaped(std::string& out, std::string_view json) {
+  if (has_non_ascii(json) && !simdjson::validate_utf8(json.data(), json.size())) return false;
+  const std::size_t start = out.size();
+  const auto give_up = [&] {
+    out.resize(start);
+    return false;
+  };
+  const char* p = json.data();
+  const char* const end = p + json.size();
+  bool inside = false;  // in a string literal
+  while (p < end) {
+    // The run of bytes copied as they are: up to a quote, a backslash, a control character,
+    // or (between tokens) a space.
+    const char* r = p;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i limit = _mm_set1_epi8(inside ? 0x20 : 0x21);  // below: special (signed)
+    const __m128i zero = _mm_setzero_si128();
+    while (end - r >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
+      // Bytes from 0x80 are negative: "less than limit" but not "less than 0" are ASCII controls.
+      const __m128i low = _mm_andnot_si128(_mm_cmplt_epi8(v, zero), _mm_cmplt_epi8(v, limit));
+      const __m128i hits =
+          _mm_or_si128(low, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+      const auto bits = static_cast<unsigned>(_mm_movemask_epi8(hits));
+      if (bits) {
+        r += __builtin_ctz(bits);
+        break;
+      }
+      r += 16;
+    }
+#endif
+    const unsigned char lim = inside ? 0x20 : 0x21;
+    while (r < end) {
+      const auto c = static_cast<unsigned char>(*r);
+      if (c == '"' || c == '\\' || c < lim) break;
+      ++r;
+    }
+    out.append(p, static_cast<std::size_t>(r - p));
+    p = r;
+    if (p >= end) break;
+    const char c = *p;
+    if (c == '"') {
+      out += "\\\"";
+      inside = !inside;
+      ++p;
+    } else if (c == '\\') {
+      if (!inside) return give_up();
+      const char* e = skip_escape(p, end);
+      if (!e) return give_up();
+      append_escaped_escape(out, p, e);
+      p = e;
+    } else if (!inside && is_ws(c)) {
+      ++p;
+    } else {
+      return give_up();  // a control character: let the two steps decide
+    }
+  }
+  if (inside) return give_up();
+  return true;
+}
+
+}  // namespace
+
 void append_minified(std::string& out, std::string_view json) {
   const char* p = json.data();
   const char* const end = p + json.size();
@@ -962,6 +1057,7 @@ void json_writer::piece_plain(std::string_view s) {
 
 void json_writer::piece_json(std::string_view json) {
   // A buffer per thread: tool arguments and results pass here once per call in a conversation.
+  if (append_minified_escaped(out_, json)) return;
   thread_local std::string compact;
   compact.clear();
   append_minified(compact, json);

@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <cstring>
 #include <forward_list>
 #include <memory>
 #include <optional>
@@ -222,6 +223,18 @@ class json_writer {
     out_ += '"';
     out_ += k;
     out_ += "\":";
+    after_key_ = true;
+  }
+  /// The same for a literal key: one append of `"k":`.
+  template <std::size_t N>
+  void key(const char (&k)[N]) {
+    sep();
+    char buf[N + 2];
+    buf[0] = '"';
+    std::memcpy(buf + 1, k, N - 1);
+    buf[N] = '"';
+    buf[N + 1] = ':';
+    out_.append(buf, N + 2);
     after_key_ = true;
   }
   /// `"k":` for a key from input (plain characters).

@@ -2,9 +2,11 @@
 // convert_request reading a body in place (the server allocates the parser's padding after it)
 // and reusing the parse inspect_body made (parsed_body), compared with the plain two-pass path
 // (inspect_body, then convert_request on a copy) on every golden request, a large body and
-// damaged variants of each: the same summaries, the same output bytes, the same errors.
+// damaged variants of each: the same summaries, the same output bytes, the same errors. And the
+// one-pass writing of raw JSON as a string (tool arguments for OpenAI), against a reference.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -257,6 +259,99 @@ TEST(convert_fast_paths, edited_bodies_have_room_for_in_place_parsing) {
   const auto edited = aiclient::protocol::apply_edits(wire_protocol::claude, text, edits);
   ASSERT_TRUE(edited);
   EXPECT_GE(edited->capacity(), edited->size() + json_padding);
+}
+
+// The reference for a tool input written as OpenAI "arguments": the raw JSON without the
+// whitespace between tokens, string literals kept byte for byte (escapes as written).
+std::string minified(std::string_view json) {
+  std::string out;
+  bool inside = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (inside) {
+      out += c;
+      if (c == '\\') {
+        out += json[++i];
+      } else if (c == '"') {
+        inside = false;
+      }
+    } else if (c == '"') {
+      inside = true;
+      out += c;
+    } else if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
+      out += c;
+    }
+  }
+  return out;
+}
+
+TEST(convert_fast_paths, tool_inputs_become_minified_argument_strings) {
+  // Random JSON values with whitespace everywhere it may go, every escape form, non-ASCII text
+  // (2, 3 and 4 byte UTF-8) and long strings (the 16-byte steps of the scanner).
+  std::mt19937 rng(11);
+  const std::vector<std::string> pieces = {"plain",
+                                           "with space",
+                                           R"(q\"uote)",
+                                           R"(back\\slash)",
+                                           R"(\/)",
+                                           R"(\n\t\r\b\f)",
+                                           R"(\u00e9\u20AC)",
+                                           R"(\ud83d\ude00)",
+                                           "\xc3\xa9t\xc3\xa9",
+                                           "\xe2\x82\xac",
+                                           "\xf0\x9f\x98\x80",
+                                           std::string(40, 'x'),
+                                           R"(a\\\"b)",
+                                           "{[:,]} "};
+  const auto ws = [&] {
+    static const char* const spaces[] = {"", "", " ", "\n  ", "\t", "\r\n"};
+    return std::string(spaces[rng() % 6]);
+  };
+  std::function<std::string(int)> value = [&](int depth) -> std::string {
+    switch (depth > 3 ? rng() % 3 : rng() % 5) {
+      case 0: {
+        std::string s = "\"";
+        for (unsigned n = rng() % 4; n-- > 0;) s += pieces[rng() % pieces.size()];
+        return s + "\"";
+      }
+      case 1:
+        return std::to_string(static_cast<int>(rng() % 2000) - 1000) + (rng() % 2 ? ".5e+3" : "");
+      case 2:
+        return rng() % 2 ? "true" : "null";
+      case 3: {
+        std::string s = "[" + ws();
+        for (unsigned n = rng() % 4, i = 0; i < n; ++i)
+          s += (i ? "," + ws() : "") + value(depth + 1) + ws();
+        return s + "]";
+      }
+      default: {
+        std::string s = "{" + ws();
+        for (unsigned n = rng() % 4, i = 0; i < n; ++i)
+          s += (i ? "," + ws() : "") + "\"k" + std::to_string(i) + pieces[rng() % 3] + "\"" + ws() +
+               ":" + ws() + value(depth + 1) + ws();
+        return s + "}";
+      }
+    }
+  };
+  request_options opts;
+  opts.model = "gpt-4.1";
+  int with_space = 0;
+  for (int round = 0; round < 300; ++round) {
+    const std::string input = "{" + ws() + "\"a\"" + ws() + ":" + ws() + value(1) + ws() + "}";
+    if (minified(input) != input) ++with_space;
+    const std::string body =
+        R"({"model":"m","max_tokens":10,"messages":[{"role":"assistant","content":[)"
+        R"({"type":"tool_use","id":"toolu_1","name":"f","input":)" +
+        input + "}]}]}";
+    const convert_result r =
+        convert_request(wire_protocol::claude, wire_protocol::openai, body, opts);
+    ASSERT_TRUE(r.ok()) << r.error << "\n" << input;
+    const json out = json::parse(r.body);
+    const json& call = out["messages"][0]["tool_calls"][0]["function"];
+    EXPECT_EQ(call["arguments"].get<std::string>(), minified(input)) << input;
+    EXPECT_EQ(json::parse(call["arguments"].get<std::string>()), json::parse(input)) << input;
+  }
+  EXPECT_GT(with_space, 100);  // most inputs had whitespace to remove
 }
 
 }  // namespace
