@@ -1149,7 +1149,51 @@ bool all_text(const std::vector<part>& parts) {
   return true;
 }
 
+namespace {
+
+// Part vectors given back by finished conversions, reused by the next ones of the thread (a
+// request decodes into one or two vectors per message: ~200 allocations for a coding-agent
+// conversation otherwise).
+constexpr std::size_t max_pooled_vectors = 256;
+constexpr std::size_t max_pooled_capacity = 16;
+
+struct part_pool {
+  std::vector<std::vector<part>> free;
+  bool alive = true;
+  part_pool() { free.reserve(max_pooled_vectors); }
+  ~part_pool() { alive = false; }
+};
+
+part_pool& parts_pool() {
+  thread_local part_pool p;
+  return p;
+}
+
+void recycle_vector(part_pool& pool, std::vector<part>& v) {
+  for (part& p : v)
+    if (p.content.capacity() != 0) recycle_vector(pool, p.content);
+  v.clear();
+  if (v.capacity() != 0 && v.capacity() <= max_pooled_capacity &&
+      pool.free.size() < max_pooled_vectors)
+    pool.free.push_back(std::move(v));
+}
+
+}  // namespace
+
+void recycle_parts(canonical_request& q) {
+  part_pool& pool = parts_pool();
+  if (!pool.alive) return;
+  for (message& m : q.messages) recycle_vector(pool, m.parts);
+}
+
 part& add_part(std::vector<part>& parts, part_kind kind) {
+  if (parts.capacity() == 0) {
+    part_pool& pool = parts_pool();
+    if (pool.alive && !pool.free.empty()) {
+      parts.swap(pool.free.back());
+      pool.free.pop_back();
+    }
+  }
   parts.emplace_back();
   parts.back().kind = kind;
   return parts.back();

@@ -147,7 +147,9 @@ convert_result convert_request(wire_protocol from, wire_protocol to, std::string
     q.stream = q.stream || opts.stream;
     convert_result r;
     r.body.reserve(body.size() + body.size() / 8 + 256);
-    if (std::string e = encode_request(to, q, r.body); !e.empty()) return failure(std::move(e));
+    std::string e = encode_request(to, q, r.body);
+    codec::recycle_parts(q);
+    if (!e.empty()) return failure(std::move(e));
     return r;
   } catch (const std::exception& e) {
     return failure(std::string("request conversion failed: ") + e.what());
