@@ -405,7 +405,7 @@ class request_decoder {
         return r_.fail("tool call type \"" + std::string(type) + "\" is not supported");
       if (p.id.empty() || p.name.empty())
         return r_.fail("every tool call needs an id and a function name");
-      calls.push_back(std::move(p));
+      add_part(calls, std::move(p));
       return true;
     });
   }
@@ -439,24 +439,22 @@ class request_decoder {
             return true;
           }))
         return false;
-      const std::string where = "messages[" + std::to_string(i) + "]";
+      const auto where = [i] { return "messages[" + std::to_string(i) + "]"; };
       if (role == "tool") {
         if (tool_call_id.empty())
-          return r_.fail(where + R"(: a tool message needs "tool_call_id")");
-        part result;
-        result.kind = part_kind::tool_result;
-        result.id = tool_call_id;
-        result.content_string = as_string;
-        for (part& p : parts) {
+          return r_.fail(where() + R"(: a tool message needs "tool_call_id")");
+        for (const part& p : parts) {
           if (p.kind != part_kind::text && p.kind != part_kind::media)
-            return r_.fail(where + ": tool message content must be text");
-          result.content.push_back(std::move(p));
+            return r_.fail(where() + ": tool message content must be text");
         }
         if (!last_tool) {
           q_.messages.emplace_back();
           q_.messages.back().role = message_role::user;
         }
-        q_.messages.back().parts.push_back(std::move(result));
+        part& result = add_part(q_.messages.back().parts, part_kind::tool_result);
+        result.id = tool_call_id;
+        result.content_string = as_string;
+        result.content = std::move(parts);
         last_tool = true;
         return true;
       }
@@ -467,7 +465,7 @@ class request_decoder {
         m.role = role == "system" ? message_role::system : message_role::developer;
         for (const part& p : parts)
           if (p.kind != part_kind::text)
-            return r_.fail(where + ": system message content must be text");
+            return r_.fail(where() + ": system message content must be text");
         m.parts = std::move(parts);
       } else if (role == "user") {
         m.role = message_role::user;
@@ -476,14 +474,17 @@ class request_decoder {
         m.role = message_role::assistant;
         if (has_reasoning) add_part(m.parts, part_kind::thinking).text = reasoning;
         for (part& p : parts) {
-          if (p.kind != part_kind::text) return r_.fail(where + ": assistant content must be text");
-          m.parts.push_back(std::move(p));
+          if (p.kind != part_kind::text)
+            return r_.fail(where() + ": assistant content must be text");
+          add_part(m.parts, std::move(p));
         }
-        for (part& p : calls) m.parts.push_back(std::move(p));
+        for (part& p : calls) add_part(m.parts, std::move(p));
+        recycle_parts(parts);
+        recycle_parts(calls);
       } else if (role.empty()) {
-        return r_.fail(where + R"(: "role" is required)");
+        return r_.fail(where() + R"(: "role" is required)");
       } else {
-        return r_.fail(where + ": unsupported role \"" + std::string(role) + "\"");
+        return r_.fail(where() + ": unsupported role \"" + std::string(role) + "\"");
       }
       q_.messages.push_back(std::move(m));
       return true;

@@ -1186,14 +1186,35 @@ void recycle_parts(canonical_request& q) {
   for (message& m : q.messages) recycle_vector(pool, m.parts);
 }
 
-part& add_part(std::vector<part>& parts, part_kind kind) {
-  if (parts.capacity() == 0) {
-    part_pool& pool = parts_pool();
-    if (pool.alive && !pool.free.empty()) {
-      parts.swap(pool.free.back());
-      pool.free.pop_back();
-    }
+void recycle_parts(std::vector<part>& parts) {
+  part_pool& pool = parts_pool();
+  if (!pool.alive) return;
+  recycle_vector(pool, parts);
+  parts = std::vector<part>();
+}
+
+namespace {
+
+// Gives an empty vector without storage one from the pool.
+void take_pooled(std::vector<part>& parts) {
+  if (parts.capacity() != 0) return;
+  part_pool& pool = parts_pool();
+  if (pool.alive && !pool.free.empty()) {
+    parts.swap(pool.free.back());
+    pool.free.pop_back();
   }
+}
+
+}  // namespace
+
+part& add_part(std::vector<part>& parts, part&& p) {
+  take_pooled(parts);
+  parts.push_back(std::move(p));
+  return parts.back();
+}
+
+part& add_part(std::vector<part>& parts, part_kind kind) {
+  take_pooled(parts);
   parts.emplace_back();
   parts.back().kind = kind;
   return parts.back();

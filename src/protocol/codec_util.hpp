@@ -346,9 +346,13 @@ void write_joined_text(json_writer& w, const std::vector<part>& parts, std::stri
 bool all_text(const std::vector<part>& parts);
 /// Adds a part with `kind` at the end of `parts` and returns it.
 part& add_part(std::vector<part>& parts, part_kind kind);
+/// Moves `p` to the end of `parts` and returns it (a vector from the pool when `parts` has none).
+part& add_part(std::vector<part>& parts, part&& p);
 /// Gives the part vectors of a request that is no longer needed to the thread's pool, from
 /// which add_part takes them (empty, with their capacity) instead of allocating.
 void recycle_parts(canonical_request& q);
+/// The same for one vector (and the content of its parts); `parts` is left empty.
+void recycle_parts(std::vector<part>& parts);
 
 /// Unix seconds of an RFC 3339 time ("2025-02-19T00:00:00Z"); nullopt when unreadable.
 std::optional<std::int64_t> parse_rfc3339(std::string_view s);
