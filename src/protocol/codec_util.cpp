@@ -1153,12 +1153,15 @@ namespace {
 
 // Part vectors given back by finished conversions, reused by the next ones of the thread (a
 // request decodes into one or two vectors per message: ~200 allocations for a coding-agent
-// conversation otherwise).
+// conversation otherwise). Bounded: at most 256 vectors of at most 16 parts, 1,024 parts in all
+// (~340 KB per thread).
 constexpr std::size_t max_pooled_vectors = 256;
 constexpr std::size_t max_pooled_capacity = 16;
+constexpr std::size_t max_pooled_parts = 1024;
 
 struct part_pool {
   std::vector<std::vector<part>> free;
+  std::size_t parts = 0;  ///< sum of the capacities in `free`
   bool alive = true;
   part_pool() { free.reserve(max_pooled_vectors); }
   ~part_pool() { alive = false; }
@@ -1173,9 +1176,12 @@ void recycle_vector(part_pool& pool, std::vector<part>& v) {
   for (part& p : v)
     if (p.content.capacity() != 0) recycle_vector(pool, p.content);
   v.clear();
-  if (v.capacity() != 0 && v.capacity() <= max_pooled_capacity &&
-      pool.free.size() < max_pooled_vectors)
+  const std::size_t cap = v.capacity();
+  if (cap != 0 && cap <= max_pooled_capacity && pool.free.size() < max_pooled_vectors &&
+      pool.parts + cap <= max_pooled_parts) {
+    pool.parts += cap;
     pool.free.push_back(std::move(v));
+  }
 }
 
 }  // namespace
@@ -1202,6 +1208,7 @@ void take_pooled(std::vector<part>& parts) {
   if (pool.alive && !pool.free.empty()) {
     parts.swap(pool.free.back());
     pool.free.pop_back();
+    pool.parts -= parts.capacity();
   }
 }
 
