@@ -92,10 +92,21 @@ std::string_view decode_memory::keep(std::string s) {
 
 std::string_view decode_memory::plain(const text_value& t) {
   if (!t.escaped || t.data.find('\\') == std::string_view::npos) return t.data;
-  std::string out;
-  out.reserve(t.data.size());
-  codec::unescape_append(t.data, out);
-  return keep(std::move(out));
+  // Unescaped text is never longer than its escaped form: it goes into the current block when
+  // that has room for t.data.size() bytes (never reallocated: views stay valid), else into a
+  // new one, twice as large as the last (16 KB to 64 KB, or the text's size).
+  impl& st = state();
+  if (st.unescaped.empty() ||
+      st.unescaped.front().capacity() - st.unescaped.front().size() < t.data.size()) {
+    const std::size_t last = st.unescaped.empty() ? 8 * 1024 : st.unescaped.front().capacity();
+    std::string block;
+    block.reserve(std::max(std::min<std::size_t>(2 * last, 64 * 1024), t.data.size()));
+    st.unescaped.push_front(std::move(block));
+  }
+  std::string& block = st.unescaped.front();
+  const std::size_t at = block.size();
+  codec::unescape_append(t.data, block);
+  return std::string_view(block.data() + at, block.size() - at);
 }
 
 namespace codec {

@@ -38,6 +38,9 @@ void return_scratch(std::unique_ptr<json_scratch> s);
 struct decode_memory::impl {
   std::unique_ptr<json_scratch> scratch;  ///< borrowed from the thread's cache
   std::forward_list<std::string> kept;    ///< strings made by codecs
+  /// Unescaped text (decode_memory::plain): blocks filled within their reserved capacity, so
+  /// views into them stay valid.
+  std::forward_list<std::string> unescaped;
   const char* base = nullptr;  ///< the padded body views point into (scratch buf, or in place)
   std::size_t size = 0;        ///< body size at base
   /// scratch->doc already iterates the body at base (stage 1 run by inspect_body): the decode

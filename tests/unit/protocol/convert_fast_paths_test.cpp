@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "aiclient/protocol/canonical.hpp"
 #include "aiclient/protocol/request_body.hpp"
 #include "convert_test_support.hpp"
 
@@ -352,6 +353,30 @@ TEST(convert_fast_paths, tool_inputs_become_minified_argument_strings) {
     EXPECT_EQ(json::parse(call["arguments"].get<std::string>()), json::parse(input)) << input;
   }
   EXPECT_GT(with_space, 100);  // most inputs had whitespace to remove
+}
+
+TEST(convert_fast_paths, unescaped_text_stays_valid_while_the_memory_lives) {
+  // decode_memory::plain writes unescaped text into blocks it never reallocates: 300 KB of
+  // text of growing sizes (several blocks, some texts larger than a block) keep their views.
+  aiclient::protocol::decode_memory memory;
+  std::vector<std::string> escaped;
+  std::vector<std::string> expected;
+  std::vector<std::string_view> views;
+  for (int i = 0; i < 400; ++i) {
+    const std::size_t n = static_cast<std::size_t>(i % 50) * 40 + (i % 97 == 0 ? 70000 : 1);
+    std::string e, plain;
+    for (std::size_t k = 0; k < n; ++k) {
+      const char c = static_cast<char>('a' + (i + k) % 26);
+      e += k % 3 == 0 ? std::string("\\n") + c : std::string(1, c);
+      plain += k % 3 == 0 ? std::string("\n") + c : std::string(1, c);
+    }
+    escaped.push_back(e);
+    expected.push_back(plain);
+  }
+  for (const std::string& e : escaped)
+    views.push_back(memory.plain(aiclient::protocol::text_value{e, true}));
+  std::vector<std::string> churn(64, std::string(8192, '#'));  // reuses freed memory, if any
+  for (std::size_t i = 0; i < views.size(); ++i) ASSERT_EQ(views[i], expected[i]) << i;
 }
 
 }  // namespace
