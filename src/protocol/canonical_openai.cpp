@@ -683,13 +683,14 @@ class request_encoder {
   // Tool results first (one tool message each), then the rest as a user message; images of
   // tool results follow in a user message of their own (tool messages carry text only).
   bool user_message(const message& m) {
-    std::vector<part> rest;
+    std::vector<part> rest;  // from the part pool, and back to it (pooled_parts)
+    const pooled_parts rest_back(rest);
     std::vector<const part*> result_media;
     for (const part& p : m.parts) {
       if (p.kind == part_kind::native && p.native_protocol != wire_protocol::openai)
         return native_error(p);
       if (p.kind != part_kind::tool_result) {
-        if (p.kind == part_kind::text || p.kind == part_kind::media) rest.push_back(p);
+        if (p.kind == part_kind::text || p.kind == part_kind::media) add_part(rest, part(p));
         continue;
       }
       w_.begin_object();
@@ -753,11 +754,12 @@ class request_encoder {
   }
 
   bool assistant_message(const message& m) {
-    std::vector<part> texts;
+    std::vector<part> texts;  // from the part pool, and back to it (pooled_parts)
+    const pooled_parts texts_back(texts);
     bool has_calls = false;
     bool has_reasoning = false;
     for (const part& p : m.parts) {
-      if (p.kind == part_kind::text) texts.push_back(p);
+      if (p.kind == part_kind::text) add_part(texts, part(p));
       if (p.kind == part_kind::tool_call) has_calls = true;
       // Signed reasoning belongs to the upstream that signed it (Claude, Gemini): an OpenAI
       // upstream gets only unsigned reasoning back (its own, as reasoning_content).

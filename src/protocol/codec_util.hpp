@@ -356,6 +356,23 @@ part& add_part(std::vector<part>& parts, part&& p);
 void recycle_parts(canonical_request& q);
 /// The same for one vector (and the content of its parts); `parts` is left empty.
 void recycle_parts(std::vector<part>& parts);
+/// Gives a vector of parts back to the pool when it goes out of scope.
+class pooled_parts {
+ public:
+  /// Watches `parts` (which must outlive this).
+  explicit pooled_parts(std::vector<part>& parts) noexcept : parts_(parts) {}
+  ~pooled_parts() {
+    try {
+      recycle_parts(parts_);
+    } catch (...) {  // std::bad_alloc making the thread's pool: the vector is freed instead
+    }
+  }
+  pooled_parts(const pooled_parts&) = delete;
+  pooled_parts& operator=(const pooled_parts&) = delete;
+
+ private:
+  std::vector<part>& parts_;
+};
 
 /// Unix seconds of an RFC 3339 time ("2025-02-19T00:00:00Z"); nullopt when unreadable.
 std::optional<std::int64_t> parse_rfc3339(std::string_view s);
