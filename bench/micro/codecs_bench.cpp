@@ -132,6 +132,47 @@ BENCHMARK_CAPTURE(convert_req, o2c_small, wire_protocol::openai, wire_protocol::
                   &fx().small_openai)
     ->Name("convert_request/openai_to_claude/small");
 
+// What the handler runs for a converted request: inspect_body (model, stream), then
+// convert_request, on a body with the parser's padding allocated after it (as the server reads
+// it). `mode`: two_pass_copy, the inspection in place and the conversion on a padded copy (the
+// handler before the shared parse); two_pass, both in place, each with its own stage 1; shared,
+// one stage 1 (inspect_body keeps the parse for convert_request).
+enum class handler_mode { two_pass_copy, two_pass, shared };
+
+void inspect_convert(benchmark::State& st, wire_protocol from, wire_protocol to,
+                     const std::string* fixture, handler_mode mode) {
+  std::string body;
+  body.reserve(fixture->size() + proto::json_padding);
+  body = *fixture;
+  proto::request_options o;
+  o.model = to == wire_protocol::claude ? "claude-sonnet-4-5" : "gpt-4.1";
+  for (auto _ : st) {
+    proto::parsed_body parsed;
+    auto i = mode == handler_mode::shared ? proto::inspect_body(from, body, body.capacity(), parsed)
+                                          : proto::inspect_body(from, body, body.capacity());
+    if (!i.summary) st.SkipWithError(i.error.c_str());
+    o.stream = i.summary->stream;
+    auto r = mode == handler_mode::two_pass_copy
+                 ? proto::convert_request(from, to, body, o)
+                 : proto::convert_request(from, to, body, body.capacity(), o, &parsed);
+    if (!r.ok()) st.SkipWithError(r.error.c_str());
+    benchmark::DoNotOptimize(r);
+  }
+  st.SetBytesProcessed(std::int64_t(st.iterations()) * std::int64_t(fixture->size()));
+}
+BENCHMARK_CAPTURE(inspect_convert, c2o_copy, wire_protocol::claude, wire_protocol::openai,
+                  &fx().large_claude, handler_mode::two_pass_copy)
+    ->Name("inspect+convert/claude_to_openai/115k/two_pass_copy");
+BENCHMARK_CAPTURE(inspect_convert, c2o_two, wire_protocol::claude, wire_protocol::openai,
+                  &fx().large_claude, handler_mode::two_pass)
+    ->Name("inspect+convert/claude_to_openai/115k/two_pass");
+BENCHMARK_CAPTURE(inspect_convert, c2o_shared, wire_protocol::claude, wire_protocol::openai,
+                  &fx().large_claude, handler_mode::shared)
+    ->Name("inspect+convert/claude_to_openai/115k/shared");
+BENCHMARK_CAPTURE(inspect_convert, o2c_shared, wire_protocol::openai, wire_protocol::claude,
+                  &fx().large_openai, handler_mode::shared)
+    ->Name("inspect+convert/openai_to_claude/115k/shared");
+
 void convert_resp(benchmark::State& st, wire_protocol from, wire_protocol to,
                   const std::string* body) {
   for (auto _ : st) {

@@ -985,8 +985,8 @@ bool read_usage(reader& r, od::value v, usage& u) {
 
 }  // namespace
 
-std::string decode_request(std::string_view body, canonical_request& out) {
-  return codec::decode_request_with<request_decoder>(body, out, wire_protocol::claude);
+std::string decode_request(std::string_view body, canonical_request& out, std::size_t allocated) {
+  return codec::decode_request_with<request_decoder>(body, out, wire_protocol::claude, allocated);
 }
 
 std::string encode_request(const canonical_request& in, std::string& out) {
@@ -997,9 +997,8 @@ std::string decode_response(std::string_view body, canonical_response& out) {
   std::string error;
   out.source = wire_protocol::claude;
   reader r(error, out.memory, "response body");
-  od::document doc;
   od::object root;
-  if (!r.open(body, doc, root)) return error;
+  if (!r.open(body, root)) return error;
   block_reader blocks(r);
   std::string_view type;
   std::string_view stop;
@@ -1017,7 +1016,7 @@ std::string decode_response(std::string_view body, canonical_response& out) {
       return blocks.blocks(v, out.parts, as_string, R"("content")");
     }
     return true;
-  }) && r.close(doc);
+  }) && r.close();
   if (!ok) return error;
   if (type == "error") return "the upstream answered with an error";
   if (!saw_content) return R"(the response has no "content")";
@@ -1070,9 +1069,8 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
   std::string error;
   out.source = wire_protocol::claude;
   reader r(error, out.memory, "model list");
-  od::document doc;
   od::object root;
-  if (!r.open(body, doc, root)) return error;
+  if (!r.open(body, root)) return error;
   r.object_fields(root,
                   [&](std::string_view k, od::value v) {
                     if (k != "data") return true;
@@ -1095,7 +1093,7 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
                       return true;
                     });
                   }) &&
-      r.close(doc);
+      r.close();
   return error;
 }
 

@@ -1470,8 +1470,8 @@ bool write_clean_schema(std::string_view schema, std::string& out) {
   return written != R"({"type":"object"})" && written != "{}";
 }
 
-std::string decode_request(std::string_view body, canonical_request& out) {
-  return codec::decode_request_with<request_decoder>(body, out, wire_protocol::gemini);
+std::string decode_request(std::string_view body, canonical_request& out, std::size_t allocated) {
+  return codec::decode_request_with<request_decoder>(body, out, wire_protocol::gemini, allocated);
 }
 
 std::string encode_request(const canonical_request& in, std::string& out) {
@@ -1482,9 +1482,8 @@ std::string decode_response(std::string_view body, canonical_response& out) {
   std::string error;
   out.source = wire_protocol::gemini;
   reader r(error, out.memory, "response body");
-  od::document doc;
   od::object root;
-  if (!r.open(body, doc, root)) return error;
+  if (!r.open(body, root)) return error;
   part_reader parts(r);
   std::string_view finish;
   std::string_view block_reason;
@@ -1512,7 +1511,7 @@ std::string decode_response(std::string_view body, canonical_response& out) {
         });
       });
     });
-  }) && r.close(doc);
+  }) && r.close();
   if (!ok) return error;
   if (!saw_candidate) {
     if (block_reason.empty()) return R"(the response has no "candidates")";
@@ -1591,9 +1590,8 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
   std::string error;
   out.source = wire_protocol::gemini;
   reader r(error, out.memory, "model list");
-  od::document doc;
   od::object root;
-  if (!r.open(body, doc, root)) return error;
+  if (!r.open(body, root)) return error;
   r.object_fields(root,
                   [&](std::string_view k, od::value v) {
                     if (!gemini_key(k, "models")) return true;
@@ -1622,7 +1620,7 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
                       return true;
                     });
                   }) &&
-      r.close(doc);
+      r.close();
   return error;
 }
 

@@ -405,7 +405,7 @@ class request_decoder {
         return r_.fail("tool call type \"" + std::string(type) + "\" is not supported");
       if (p.id.empty() || p.name.empty())
         return r_.fail("every tool call needs an id and a function name");
-      calls.push_back(std::move(p));
+      add_part(calls, std::move(p));
       return true;
     });
   }
@@ -439,24 +439,22 @@ class request_decoder {
             return true;
           }))
         return false;
-      const std::string where = "messages[" + std::to_string(i) + "]";
+      const auto where = [i] { return "messages[" + std::to_string(i) + "]"; };
       if (role == "tool") {
         if (tool_call_id.empty())
-          return r_.fail(where + R"(: a tool message needs "tool_call_id")");
-        part result;
-        result.kind = part_kind::tool_result;
-        result.id = tool_call_id;
-        result.content_string = as_string;
-        for (part& p : parts) {
+          return r_.fail(where() + R"(: a tool message needs "tool_call_id")");
+        for (const part& p : parts) {
           if (p.kind != part_kind::text && p.kind != part_kind::media)
-            return r_.fail(where + ": tool message content must be text");
-          result.content.push_back(std::move(p));
+            return r_.fail(where() + ": tool message content must be text");
         }
         if (!last_tool) {
           q_.messages.emplace_back();
           q_.messages.back().role = message_role::user;
         }
-        q_.messages.back().parts.push_back(std::move(result));
+        part& result = add_part(q_.messages.back().parts, part_kind::tool_result);
+        result.id = tool_call_id;
+        result.content_string = as_string;
+        result.content = std::move(parts);
         last_tool = true;
         return true;
       }
@@ -467,7 +465,7 @@ class request_decoder {
         m.role = role == "system" ? message_role::system : message_role::developer;
         for (const part& p : parts)
           if (p.kind != part_kind::text)
-            return r_.fail(where + ": system message content must be text");
+            return r_.fail(where() + ": system message content must be text");
         m.parts = std::move(parts);
       } else if (role == "user") {
         m.role = message_role::user;
@@ -476,14 +474,17 @@ class request_decoder {
         m.role = message_role::assistant;
         if (has_reasoning) add_part(m.parts, part_kind::thinking).text = reasoning;
         for (part& p : parts) {
-          if (p.kind != part_kind::text) return r_.fail(where + ": assistant content must be text");
-          m.parts.push_back(std::move(p));
+          if (p.kind != part_kind::text)
+            return r_.fail(where() + ": assistant content must be text");
+          add_part(m.parts, std::move(p));
         }
-        for (part& p : calls) m.parts.push_back(std::move(p));
+        for (part& p : calls) add_part(m.parts, std::move(p));
+        recycle_parts(parts);
+        recycle_parts(calls);
       } else if (role.empty()) {
-        return r_.fail(where + R"(: "role" is required)");
+        return r_.fail(where() + R"(: "role" is required)");
       } else {
-        return r_.fail(where + ": unsupported role \"" + std::string(role) + "\"");
+        return r_.fail(where() + ": unsupported role \"" + std::string(role) + "\"");
       }
       q_.messages.push_back(std::move(m));
       return true;
@@ -682,13 +683,14 @@ class request_encoder {
   // Tool results first (one tool message each), then the rest as a user message; images of
   // tool results follow in a user message of their own (tool messages carry text only).
   bool user_message(const message& m) {
-    std::vector<part> rest;
+    std::vector<part> rest;  // from the part pool, and back to it (pooled_parts)
+    const pooled_parts rest_back(rest);
     std::vector<const part*> result_media;
     for (const part& p : m.parts) {
       if (p.kind == part_kind::native && p.native_protocol != wire_protocol::openai)
         return native_error(p);
       if (p.kind != part_kind::tool_result) {
-        if (p.kind == part_kind::text || p.kind == part_kind::media) rest.push_back(p);
+        if (p.kind == part_kind::text || p.kind == part_kind::media) add_part(rest, part(p));
         continue;
       }
       w_.begin_object();
@@ -752,11 +754,12 @@ class request_encoder {
   }
 
   bool assistant_message(const message& m) {
-    std::vector<part> texts;
+    std::vector<part> texts;  // from the part pool, and back to it (pooled_parts)
+    const pooled_parts texts_back(texts);
     bool has_calls = false;
     bool has_reasoning = false;
     for (const part& p : m.parts) {
-      if (p.kind == part_kind::text) texts.push_back(p);
+      if (p.kind == part_kind::text) add_part(texts, part(p));
       if (p.kind == part_kind::tool_call) has_calls = true;
       // Signed reasoning belongs to the upstream that signed it (Claude, Gemini): an OpenAI
       // upstream gets only unsigned reasoning back (its own, as reasoning_content).
@@ -1142,8 +1145,8 @@ class response_decoder {
 
 }  // namespace
 
-std::string decode_request(std::string_view body, canonical_request& out) {
-  return codec::decode_request_with<request_decoder>(body, out, wire_protocol::openai);
+std::string decode_request(std::string_view body, canonical_request& out, std::size_t allocated) {
+  return codec::decode_request_with<request_decoder>(body, out, wire_protocol::openai, allocated);
 }
 
 std::string encode_request(const canonical_request& in, std::string& out) {
@@ -1154,12 +1157,11 @@ std::string decode_response(std::string_view body, canonical_response& out) {
   std::string error;
   out.source = wire_protocol::openai;
   reader r(error, out.memory, "response body");
-  od::document doc;
   od::object root;
-  if (!r.open(body, doc, root)) return error;
+  if (!r.open(body, root)) return error;
   response_decoder d(r, out);
   if (r.object_fields(root, [&](std::string_view k, od::value v) { return d.field(k, v); }) &&
-      r.close(doc))
+      r.close())
     d.finish();
   return error;
 }
@@ -1232,9 +1234,8 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
   std::string error;
   out.source = wire_protocol::openai;
   reader r(error, out.memory, "model list");
-  od::document doc;
   od::object root;
-  if (!r.open(body, doc, root)) return error;
+  if (!r.open(body, root)) return error;
   r.object_fields(root,
                   [&](std::string_view k, od::value v) {
                     if (k != "data") return true;
@@ -1251,7 +1252,7 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
                       return true;
                     });
                   }) &&
-      r.close(doc);
+      r.close();
   return error;
 }
 

@@ -41,6 +41,8 @@ scratch_cache& cache() {
   return c;
 }
 
+}  // namespace
+
 std::unique_ptr<json_scratch> borrow_scratch() {
   scratch_cache& c = cache();
   if (c.alive && !c.free.empty()) {
@@ -63,8 +65,6 @@ void return_scratch(std::unique_ptr<json_scratch> s) {
   if (s->quotes.capacity() > keep_capacity / 64 + 1) std::vector<std::uint64_t>().swap(s->quotes);
   c.free.push_back(std::move(s));
 }
-
-}  // namespace
 
 decode_memory::decode_memory() noexcept = default;
 decode_memory::~decode_memory() {
@@ -92,10 +92,21 @@ std::string_view decode_memory::keep(std::string s) {
 
 std::string_view decode_memory::plain(const text_value& t) {
   if (!t.escaped || t.data.find('\\') == std::string_view::npos) return t.data;
-  std::string out;
-  out.reserve(t.data.size());
-  codec::unescape_append(t.data, out);
-  return keep(std::move(out));
+  // Unescaped text is never longer than its escaped form: it goes into the current block when
+  // that has room for t.data.size() bytes (never reallocated: views stay valid), else into a
+  // new one, twice as large as the last (16 KB to 64 KB, or the text's size).
+  impl& st = state();
+  if (st.unescaped.empty() ||
+      st.unescaped.front().capacity() - st.unescaped.front().size() < t.data.size()) {
+    const std::size_t last = st.unescaped.empty() ? 8 * 1024 : st.unescaped.front().capacity();
+    std::string block;
+    block.reserve(std::max(std::min<std::size_t>(2 * last, 64 * 1024), t.data.size()));
+    st.unescaped.push_front(std::move(block));
+  }
+  std::string& block = st.unescaped.front();
+  const std::size_t at = block.size();
+  codec::unescape_append(t.data, block);
+  return std::string_view(block.data() + at, block.size() - at);
 }
 
 namespace codec {
@@ -634,6 +645,101 @@ void unescape_append(std::string_view s, std::string& out) {
   }
 }
 
+namespace {
+
+// True when some byte of s is not ASCII (16 bytes per step with SSE2).
+bool has_non_ascii(std::string_view s) {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  __m128i acc = _mm_setzero_si128();
+  for (; s.size() - i >= 16; i += 16)
+    acc = _mm_or_si128(acc, _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i)));
+  if (_mm_movemask_epi8(acc) != 0) return true;
+#endif
+  for (; i < s.size(); ++i)
+    if (static_cast<unsigned char>(s[i]) >= 0x80) return true;
+  return false;
+}
+
+// Appends the bytes of an escape sequence [q, e) (valid, from skip_escape) escaped as string
+// content: its backslashes and quotes get a backslash.
+void append_escaped_escape(std::string& out, const char* q, const char* e) {
+  for (; q < e; ++q) {
+    if (*q == '\\' || *q == '"') out += '\\';
+    out += *q;
+  }
+}
+
+// The fast path of piece_json: append_minified and append_json_string_content in one pass
+// (no intermediate copy), for JSON text whose strings are valid and whose bytes are valid UTF-8
+// with no control character outside whitespace between tokens, which is what the codecs pass
+// (raw subtrees that reader::raw validated). On any other input it leaves `out` as it was and
+// returns false: the caller then runs the two steps, so the output is the same for every input.
+bool append_minified_escaped(std::string& out, std::string_view json) {
+  if (has_non_ascii(json) && !simdjson::validate_utf8(json.data(), json.size())) return false;
+  const std::size_t start = out.size();
+  const auto give_up = [&] {
+    out.resize(start);
+    return false;
+  };
+  const char* p = json.data();
+  const char* const end = p + json.size();
+  bool inside = false;  // in a string literal
+  while (p < end) {
+    // The run of bytes copied as they are: up to a quote, a backslash, a control character,
+    // or (between tokens) a space.
+    const char* r = p;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i limit = _mm_set1_epi8(inside ? 0x20 : 0x21);  // below: special (signed)
+    const __m128i zero = _mm_setzero_si128();
+    while (end - r >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
+      // Bytes from 0x80 are negative: "less than limit" but not "less than 0" are ASCII controls.
+      const __m128i low = _mm_andnot_si128(_mm_cmplt_epi8(v, zero), _mm_cmplt_epi8(v, limit));
+      const __m128i hits =
+          _mm_or_si128(low, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+      const auto bits = static_cast<unsigned>(_mm_movemask_epi8(hits));
+      if (bits) {
+        r += __builtin_ctz(bits);
+        break;
+      }
+      r += 16;
+    }
+#endif
+    const unsigned char lim = inside ? 0x20 : 0x21;
+    while (r < end) {
+      const auto c = static_cast<unsigned char>(*r);
+      if (c == '"' || c == '\\' || c < lim) break;
+      ++r;
+    }
+    out.append(p, static_cast<std::size_t>(r - p));
+    p = r;
+    if (p >= end) break;
+    const char c = *p;
+    if (c == '"') {
+      out += "\\\"";
+      inside = !inside;
+      ++p;
+    } else if (c == '\\') {
+      if (!inside) return give_up();
+      const char* e = skip_escape(p, end);
+      if (!e) return give_up();
+      append_escaped_escape(out, p, e);
+      p = e;
+    } else if (!inside && is_ws(c)) {
+      ++p;
+    } else {
+      return give_up();  // a control character: let the two steps decide
+    }
+  }
+  if (inside) return give_up();
+  return true;
+}
+
+}  // namespace
+
 void append_minified(std::string& out, std::string_view json) {
   const char* p = json.data();
   const char* const end = p + json.size();
@@ -735,27 +841,42 @@ bool reader::type_error(std::string_view what, std::string_view expected) {
   return fail(std::move(msg));
 }
 
-bool reader::open(std::string_view body, od::document& doc, od::object& root) {
+bool reader::open(std::string_view body, od::object& root, std::size_t allocated) {
   decode_memory::impl& st = memory_.state();
   if (!st.scratch) st.scratch = borrow_scratch();
   json_scratch& s = *st.scratch;
-  const std::size_t need = body.size() + simdjson::SIMDJSON_PADDING;
-  if (s.cap < need) {
-    const std::size_t cap = std::max(need, s.cap * 2);
-    s.buf = std::make_unique_for_overwrite<char[]>(cap);
-    s.cap = cap;
+  doc_ = &s.doc;
+  if (st.parsed && st.size == body.size()) {
+    // inspect_body ran stage 1 over these bytes (convert_request checked that they are the
+    // same): read the same document again.
+    s.doc.rewind();
+  } else {
+    st.parsed = false;
+    if (allocated >= body.size() + simdjson::SIMDJSON_PADDING) {
+      st.base = body.data();  // the caller's buffer has the padding: no copy
+    } else {
+      const std::size_t need = body.size() + simdjson::SIMDJSON_PADDING;
+      if (s.cap < need) {
+        const std::size_t cap = std::max(need, s.cap * 2);
+        s.buf = std::make_unique_for_overwrite<char[]>(cap);
+        s.cap = cap;
+      }
+      if (!body.empty()) std::memcpy(s.buf.get(), body.data(), body.size());
+      std::memset(s.buf.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
+      st.base = s.buf.get();
+      allocated = s.cap;
+    }
+    st.size = body.size();
+    if (const error_code e =
+            s.parser.iterate(simdjson::padded_string_view(st.base, body.size(), allocated))
+                .get(s.doc))
+      return fail(e);
   }
-  if (!body.empty()) std::memcpy(s.buf.get(), body.data(), body.size());
-  std::memset(s.buf.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
-  st.size = body.size();
-  doc_ = &doc;
-  if (const error_code e =
-          s.parser.iterate(simdjson::padded_string_view(s.buf.get(), body.size(), s.cap)).get(doc))
-    return fail(e);
   // One pass over the whole body instead of one per string read (text, raw subtrees); when it
   // finds a bad escape, every string is checked on its own as before (the same errors).
-  escapes_checked_ = index_body(std::string_view(s.buf.get(), body.size()), s.quotes);
-  quote_index_ = {s.buf.get(), s.quotes.data()};
+  escapes_checked_ = index_body(std::string_view(st.base, body.size()), s.quotes);
+  quote_index_ = {st.base, s.quotes.data()};
+  od::document& doc = s.doc;
   od::json_type t{};
   if (const error_code e = doc.type().get(t)) return fail(e);
   if (t != od::json_type::object) {
@@ -767,9 +888,9 @@ bool reader::open(std::string_view body, od::document& doc, od::object& root) {
   return true;
 }
 
-bool reader::close(od::document& doc) {
+bool reader::close() {
   const char* loc = nullptr;
-  const error_code e = doc.current_location().get(loc);
+  const error_code e = doc_->current_location().get(loc);
   if (e == simdjson::OUT_OF_BOUNDS) return true;
   if (e) return fail(e);
   std::string msg = "malformed JSON in ";
@@ -875,7 +996,7 @@ bool reader::span_since(const char* start, std::string_view& out, std::string_vi
   const char* loc = nullptr;
   const error_code e = doc_->current_location().get(loc);
   const decode_memory::impl& st = memory_.state();
-  const char* end = st.scratch->buf.get() + st.size;
+  const char* end = st.base + st.size;
   if (e == simdjson::SUCCESS) {
     end = loc;
   } else if (e != simdjson::OUT_OF_BOUNDS) {
@@ -947,6 +1068,7 @@ void json_writer::piece_plain(std::string_view s) {
 
 void json_writer::piece_json(std::string_view json) {
   // A buffer per thread: tool arguments and results pass here once per call in a conversation.
+  if (append_minified_escaped(out_, json)) return;
   thread_local std::string compact;
   compact.clear();
   append_minified(compact, json);
@@ -1038,7 +1160,79 @@ bool all_text(const std::vector<part>& parts) {
   return true;
 }
 
+namespace {
+
+// Part vectors given back by finished conversions, reused by the next ones of the thread (a
+// request decodes into one or two vectors per message: ~200 allocations for a coding-agent
+// conversation otherwise). Bounded: at most 256 vectors of at most 16 parts, 1,024 parts in all
+// (~340 KB per thread).
+constexpr std::size_t max_pooled_vectors = 256;
+constexpr std::size_t max_pooled_capacity = 16;
+constexpr std::size_t max_pooled_parts = 1024;
+
+struct part_pool {
+  std::vector<std::vector<part>> free;
+  std::size_t parts = 0;  ///< sum of the capacities in `free`
+  bool alive = true;
+  part_pool() { free.reserve(max_pooled_vectors); }
+  ~part_pool() { alive = false; }
+};
+
+part_pool& parts_pool() {
+  thread_local part_pool p;
+  return p;
+}
+
+void recycle_vector(part_pool& pool, std::vector<part>& v) {
+  for (part& p : v)
+    if (p.content.capacity() != 0) recycle_vector(pool, p.content);
+  v.clear();
+  const std::size_t cap = v.capacity();
+  if (cap != 0 && cap <= max_pooled_capacity && pool.free.size() < max_pooled_vectors &&
+      pool.parts + cap <= max_pooled_parts) {
+    pool.parts += cap;
+    pool.free.push_back(std::move(v));
+  }
+}
+
+}  // namespace
+
+void recycle_parts(canonical_request& q) {
+  part_pool& pool = parts_pool();
+  if (!pool.alive) return;
+  for (message& m : q.messages) recycle_vector(pool, m.parts);
+}
+
+void recycle_parts(std::vector<part>& parts) {
+  part_pool& pool = parts_pool();
+  if (!pool.alive) return;
+  recycle_vector(pool, parts);
+  parts = std::vector<part>();
+}
+
+namespace {
+
+// Gives an empty vector without storage one from the pool.
+void take_pooled(std::vector<part>& parts) {
+  if (parts.capacity() != 0) return;
+  part_pool& pool = parts_pool();
+  if (pool.alive && !pool.free.empty()) {
+    parts.swap(pool.free.back());
+    pool.free.pop_back();
+    pool.parts -= parts.capacity();
+  }
+}
+
+}  // namespace
+
+part& add_part(std::vector<part>& parts, part&& p) {
+  take_pooled(parts);
+  parts.push_back(std::move(p));
+  return parts.back();
+}
+
 part& add_part(std::vector<part>& parts, part_kind kind) {
+  take_pooled(parts);
   parts.emplace_back();
   parts.back().kind = kind;
   return parts.back();

@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <cstring>
 #include <forward_list>
 #include <memory>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "aiclient/protocol/canonical.hpp"
+#include "aiclient/protocol/request_body.hpp"
 
 namespace aiclient::protocol {
 
@@ -21,16 +23,38 @@ using simdjson::error_code;
 /// A simdjson parser and a padded buffer, reused across decodes of one thread.
 struct json_scratch {
   od::parser parser;                  ///< on-demand parser (its string buffer holds unescaped text)
-  std::unique_ptr<char[]> buf;        ///< padded copy of the body
+  std::unique_ptr<char[]> buf;        ///< padded copy of the body (when not parsed in place)
   std::size_t cap = 0;                ///< capacity of buf
   std::vector<std::uint64_t> quotes;  ///< quote index of the body (codec::index_body)
+  od::document doc;                   ///< the document being read (iterates `parser`)
 };
+
+/// Borrows a scratch from the thread's small cache (or makes one).
+std::unique_ptr<json_scratch> borrow_scratch();
+/// Gives a scratch back to the thread's cache (trimming buffers grown by a huge body).
+void return_scratch(std::unique_ptr<json_scratch> s);
 
 /// What a decode_memory owns.
 struct decode_memory::impl {
   std::unique_ptr<json_scratch> scratch;  ///< borrowed from the thread's cache
   std::forward_list<std::string> kept;    ///< strings made by codecs
-  std::size_t size = 0;                   ///< body size in buf
+  /// Unescaped text (decode_memory::plain): blocks filled within their reserved capacity, so
+  /// views into them stay valid.
+  std::forward_list<std::string> unescaped;
+  const char* base = nullptr;  ///< the padded body views point into (scratch buf, or in place)
+  std::size_t size = 0;        ///< body size at base
+  /// scratch->doc already iterates the body at base (stage 1 run by inspect_body): the decode
+  /// rewinds it instead of parsing again.
+  bool parsed = false;
+};
+
+/// What a parsed_body owns: a scratch whose document iterates the body at `base`.
+struct parsed_body::impl {
+  std::unique_ptr<json_scratch> scratch;  ///< its doc iterates the body (when ready)
+  const char* base = nullptr;             ///< the padded bytes parsed (the body or scratch buf)
+  const char* body = nullptr;             ///< the caller's body
+  std::size_t size = 0;                   ///< body size
+  bool ready = false;                     ///< inspect_body succeeded: the parse can be reused
 };
 
 namespace codec {
@@ -78,10 +102,13 @@ class reader {
   reader(std::string& error, decode_memory& memory, std::string_view what)
       : error_(error), memory_(memory), what_(what) {}
 
-  /// Copies `body` into the padded scratch and starts the document. Returns false on error.
-  bool open(std::string_view body, od::document& doc, od::object& root);
+  /// Starts the document of `body` (in the scratch of the memory) and opens its root object:
+  /// in place when `allocated` bytes at body.data() leave room for simdjson's padding, else in a
+  /// padded copy; when the memory already holds a parse of these bytes (decode_memory::impl::
+  /// parsed), its document is rewound instead. Returns false on error.
+  bool open(std::string_view body, od::object& root, std::size_t allocated = 0);
   /// After the root object: only whitespace may follow.
-  bool close(od::document& doc);
+  bool close();
 
   /// Records `message` (the first error wins) and returns false.
   bool fail(std::string message);
@@ -201,6 +228,18 @@ class json_writer {
     out_ += "\":";
     after_key_ = true;
   }
+  /// The same for a literal key: one append of `"k":`.
+  template <std::size_t N>
+  void key(const char (&k)[N]) {
+    sep();
+    char buf[N + 2];
+    buf[0] = '"';
+    std::memcpy(buf + 1, k, N - 1);
+    buf[N] = '"';
+    buf[N + 1] = ':';
+    out_.append(buf, N + 2);
+    after_key_ = true;
+  }
   /// `"k":` for a key from input (plain characters).
   void key_plain(std::string_view k);
   /// A string of plain characters.
@@ -310,6 +349,30 @@ void write_joined_text(json_writer& w, const std::vector<part>& parts, std::stri
 bool all_text(const std::vector<part>& parts);
 /// Adds a part with `kind` at the end of `parts` and returns it.
 part& add_part(std::vector<part>& parts, part_kind kind);
+/// Moves `p` to the end of `parts` and returns it (a vector from the pool when `parts` has none).
+part& add_part(std::vector<part>& parts, part&& p);
+/// Gives the part vectors of a request that is no longer needed to the thread's pool, from
+/// which add_part takes them (empty, with their capacity) instead of allocating.
+void recycle_parts(canonical_request& q);
+/// The same for one vector (and the content of its parts); `parts` is left empty.
+void recycle_parts(std::vector<part>& parts);
+/// Gives a vector of parts back to the pool when it goes out of scope.
+class pooled_parts {
+ public:
+  /// Watches `parts` (which must outlive this).
+  explicit pooled_parts(std::vector<part>& parts) noexcept : parts_(parts) {}
+  ~pooled_parts() {
+    try {
+      recycle_parts(parts_);
+    } catch (...) {  // std::bad_alloc making the thread's pool: the vector is freed instead
+    }
+  }
+  pooled_parts(const pooled_parts&) = delete;
+  pooled_parts& operator=(const pooled_parts&) = delete;
+
+ private:
+  std::vector<part>& parts_;
+};
 
 /// Unix seconds of an RFC 3339 time ("2025-02-19T00:00:00Z"); nullopt when unreadable.
 std::optional<std::int64_t> parse_rfc3339(std::string_view s);
@@ -328,18 +391,18 @@ std::string_view describe_json_error(simdjson::error_code e);
 /// A request body decoded with `Decoder` (built from (reader&, canonical_request&), with
 /// field(key, value) for each top-level field and finish() after a complete document): the
 /// frame every protocol's decode_request shares. "" on success, else the error.
+/// `allocated`: see reader::open.
 template <class Decoder>
-std::string decode_request_with(std::string_view body, canonical_request& out,
-                                wire_protocol source) {
+std::string decode_request_with(std::string_view body, canonical_request& out, wire_protocol source,
+                                std::size_t allocated) {
   std::string error;
   out.source = source;
   reader r(error, out.memory, "request body");
-  od::document doc;
   od::object root;
-  if (!r.open(body, doc, root)) return error;
+  if (!r.open(body, root, allocated)) return error;
   Decoder d(r, out);
   if (r.object_fields(root, [&](std::string_view k, od::value v) { return d.field(k, v); }) &&
-      r.close(doc))
+      r.close())
     d.finish();
   return error;
 }
@@ -348,7 +411,9 @@ std::string decode_request_with(std::string_view body, canonical_request& out,
 
 // Per-protocol codecs (canonical_openai.cpp, canonical_claude.cpp, canonical_gemini.cpp).
 namespace openai_codec {
-std::string decode_request(std::string_view body, canonical_request& out);
+/// `allocated`: see reader::open (0: the body is copied); `out` is not reset (its memory may
+/// hold a parse of the body already).
+std::string decode_request(std::string_view body, canonical_request& out, std::size_t allocated);
 std::string encode_request(const canonical_request& in, std::string& out);
 std::string decode_response(std::string_view body, canonical_response& out);
 std::string encode_response(const canonical_response& in, std::string& out);
@@ -356,7 +421,9 @@ std::string decode_models(std::string_view body, canonical_model_list& out);
 void encode_models(const canonical_model_list& in, std::string& out);
 }  // namespace openai_codec
 namespace claude_codec {
-std::string decode_request(std::string_view body, canonical_request& out);
+/// `allocated`: see reader::open (0: the body is copied); `out` is not reset (its memory may
+/// hold a parse of the body already).
+std::string decode_request(std::string_view body, canonical_request& out, std::size_t allocated);
 std::string encode_request(const canonical_request& in, std::string& out);
 std::string decode_response(std::string_view body, canonical_response& out);
 std::string encode_response(const canonical_response& in, std::string& out);
@@ -364,7 +431,9 @@ std::string decode_models(std::string_view body, canonical_model_list& out);
 void encode_models(const canonical_model_list& in, std::string& out);
 }  // namespace claude_codec
 namespace gemini_codec {
-std::string decode_request(std::string_view body, canonical_request& out);
+/// `allocated`: see reader::open (0: the body is copied); `out` is not reset (its memory may
+/// hold a parse of the body already).
+std::string decode_request(std::string_view body, canonical_request& out, std::size_t allocated);
 std::string encode_request(const canonical_request& in, std::string& out);
 std::string decode_response(std::string_view body, canonical_response& out);
 std::string encode_response(const canonical_response& in, std::string& out);

@@ -1,6 +1,7 @@
 // Conversion through the canonical model: dispatch to the per-protocol codecs.
 #include "aiclient/protocol/convert.hpp"
 
+#include <cstring>
 #include <exception>
 
 #include "aiclient/protocol/canonical.hpp"
@@ -8,17 +9,27 @@
 
 namespace aiclient::protocol {
 
-std::string decode_request(wire_protocol p, std::string_view body, canonical_request& out) {
-  out = canonical_request{};
+namespace {
+
+// decode_request without resetting `out` (its memory may hold the parse of the body already).
+std::string decode_request_into(wire_protocol p, std::string_view body, canonical_request& out,
+                                std::size_t allocated) {
   switch (p) {
     case wire_protocol::openai:
-      return openai_codec::decode_request(body, out);
+      return openai_codec::decode_request(body, out, allocated);
     case wire_protocol::claude:
-      return claude_codec::decode_request(body, out);
+      return claude_codec::decode_request(body, out, allocated);
     case wire_protocol::gemini:
-      return gemini_codec::decode_request(body, out);
+      return gemini_codec::decode_request(body, out, allocated);
   }
   return "unknown protocol";
+}
+
+}  // namespace
+
+std::string decode_request(wire_protocol p, std::string_view body, canonical_request& out) {
+  out = canonical_request{};
+  return decode_request_into(p, body, out, 0);
 }
 
 std::string encode_request(wire_protocol p, const canonical_request& in, std::string& out) {
@@ -106,14 +117,39 @@ convert_result failure(std::string error) {
 // try blocks only catch resource exhaustion (std::bad_alloc, std::length_error).
 convert_result convert_request(wire_protocol from, wire_protocol to, std::string_view body,
                                const request_options& opts) {
+  return convert_request(from, to, body, 0, opts, nullptr);
+}
+
+convert_result convert_request(wire_protocol from, wire_protocol to, std::string_view body,
+                               std::size_t allocated, const request_options& opts,
+                               parsed_body* parsed) {
   try {
     canonical_request q;
-    if (std::string e = decode_request(from, body, q); !e.empty()) return failure(std::move(e));
+    if (parsed && parsed->ready()) {
+      parsed_body::impl& p = parsed->state();
+      // The same bytes: at the address inspect_body parsed (the caller vouches that they did not
+      // change), or equal to the copy inspect_body parsed.
+      const bool same = p.size == body.size() &&
+                        (p.body == body.data() ||
+                         (p.base != p.body && std::memcmp(p.base, body.data(), body.size()) == 0));
+      if (same) {
+        decode_memory::impl& st = q.memory.state();
+        st.scratch = std::move(p.scratch);
+        st.base = p.base;
+        st.size = p.size;
+        st.parsed = true;
+      }
+      parsed->release();
+    }
+    if (std::string e = decode_request_into(from, body, q, allocated); !e.empty())
+      return failure(std::move(e));
     if (!opts.model.empty()) q.model = plain_text(opts.model);
     q.stream = q.stream || opts.stream;
     convert_result r;
     r.body.reserve(body.size() + body.size() / 8 + 256);
-    if (std::string e = encode_request(to, q, r.body); !e.empty()) return failure(std::move(e));
+    std::string e = encode_request(to, q, r.body);
+    codec::recycle_parts(q);
+    if (!e.empty()) return failure(std::move(e));
     return r;
   } catch (const std::exception& e) {
     return failure(std::string("request conversion failed: ") + e.what());

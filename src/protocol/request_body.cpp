@@ -22,7 +22,7 @@ using simdjson::error_code;
 // Per-thread simdjson state: the on-demand parser (its index and string buffers grow to the
 // largest body seen) and a padded copy of the body (simdjson reads up to SIMDJSON_PADDING bytes
 // past the end). Both are reused across calls so a typical request allocates nothing here.
-struct json_scratch {
+struct inspect_scratch {
   od::parser parser;
   std::unique_ptr<char[]> buf;
   std::size_t cap = 0;
@@ -32,8 +32,8 @@ struct json_scratch {
 // one huge request does not pin ~7x its size of memory per thread.
 constexpr std::size_t keep_capacity = std::size_t{1} << 20;
 
-json_scratch& scratch() {
-  thread_local json_scratch s;
+inspect_scratch& scratch() {
+  thread_local inspect_scratch s;
   return s;
 }
 
@@ -78,7 +78,7 @@ class padded_input {
   std::size_t offset(const char* p) const { return static_cast<std::size_t>(p - base_); }
 
  private:
-  json_scratch& s_;
+  inspect_scratch& s_;
   std::size_t size_;
   const char* base_ = nullptr;
   std::size_t cap_ = 0;
@@ -468,15 +468,15 @@ inspect_result inspect_body(wire_protocol p, std::string_view body) {
   return inspect_body(p, body, 0);
 }
 
-inspect_result inspect_body(wire_protocol /*p*/, std::string_view body, std::size_t allocated) {
+namespace {
+
+// The summary of a document whose stage 1 ran: top-level "model", "stream", "stream_options".
+inspect_result read_summary(od::document& doc) {
   inspect_result result;
   const auto fail = [&](std::string message) {
     result.error = std::move(message);
     return std::move(result);
   };
-  padded_input in(body, allocated);
-  od::document doc;
-  if (const error_code e = in.parser().iterate(in.view()).get(doc)) return fail(malformed(e));
   od::object obj;
   if (std::string err = open_root_object(doc, obj); !err.empty()) return fail(std::move(err));
 
@@ -527,6 +527,88 @@ inspect_result inspect_body(wire_protocol /*p*/, std::string_view body, std::siz
   if (std::string err = check_end(doc); !err.empty()) return fail(std::move(err));
   result.summary = std::move(summary);
   return result;
+}
+
+}  // namespace
+
+inspect_result inspect_body(wire_protocol /*p*/, std::string_view body, std::size_t allocated) {
+  padded_input in(body, allocated);
+  od::document doc;
+  if (const error_code e = in.parser().iterate(in.view()).get(doc)) {
+    inspect_result result;
+    result.error = malformed(e);
+    return result;
+  }
+  return read_summary(doc);
+}
+
+inspect_result inspect_body(wire_protocol /*p*/, std::string_view body, std::size_t allocated,
+                            parsed_body& parsed) {
+  parsed_body::impl& st = parsed.state();
+  st.ready = false;
+  if (!st.scratch) st.scratch = borrow_scratch();
+  json_scratch& s = *st.scratch;
+  if (allocated >= body.size() + simdjson::SIMDJSON_PADDING) {
+    st.base = body.data();  // parsed in place
+  } else {
+    const std::size_t need = body.size() + simdjson::SIMDJSON_PADDING;
+    if (s.cap < need) {
+      const std::size_t cap = std::max(need, s.cap * 2);
+      s.buf = std::make_unique_for_overwrite<char[]>(cap);
+      s.cap = cap;
+    }
+    if (!body.empty()) std::memcpy(s.buf.get(), body.data(), body.size());
+    std::memset(s.buf.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
+    st.base = s.buf.get();
+    allocated = s.cap;
+  }
+  st.body = body.data();
+  st.size = body.size();
+  inspect_result result;
+  if (const error_code e =
+          s.parser.iterate(simdjson::padded_string_view(st.base, body.size(), allocated))
+              .get(s.doc)) {
+    result.error = malformed(e);
+  } else {
+    result = read_summary(s.doc);
+  }
+  if (result.summary) {
+    st.ready = true;
+  } else {
+    parsed.release();
+  }
+  return result;
+}
+
+parsed_body::parsed_body() noexcept = default;
+parsed_body::~parsed_body() {
+  release();
+}
+parsed_body::parsed_body(parsed_body&&) noexcept = default;
+parsed_body& parsed_body::operator=(parsed_body&& other) noexcept {
+  if (this != &other) {
+    release();
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+bool parsed_body::ready() const noexcept {
+  return impl_ && impl_->ready;
+}
+
+void parsed_body::release() noexcept {
+  if (!impl_) return;
+  impl_->ready = false;
+  try {
+    return_scratch(std::move(impl_->scratch));
+  } catch (...) {  // std::bad_alloc growing the cache: the scratch is freed instead
+  }
+}
+
+parsed_body::impl& parsed_body::state() {
+  if (!impl_) impl_ = std::make_unique<impl>();
+  return *impl_;
 }
 
 std::optional<std::string> apply_edits(wire_protocol p, std::string_view body,
@@ -609,7 +691,8 @@ std::optional<std::string> apply_edits(wire_protocol p, std::string_view body,
   std::size_t out_size = body.size();
   for (const splice& s : splices) out_size += s.text.size();
   std::string out;
-  out.reserve(out_size);
+  // With the parser's padding: a conversion of the edited body can read it in place.
+  out.reserve(out_size + json_padding);
   std::size_t cursor = 0;
   for (const splice& s : splices) {
     out.append(body.data() + cursor, s.offset - cursor);

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "aiclient/protocol/protocol.hpp"
+#include "aiclient/protocol/request_body.hpp"
 
 namespace aiclient::protocol {
 
@@ -32,6 +33,16 @@ struct convert_result {
 /// the body (the caller puts them in the URL).
 convert_result convert_request(wire_protocol from, wire_protocol to, std::string_view body,
                                const request_options& opts);
+/// The same, reading `body` in place when `allocated` bytes at body.data() leave room for the
+/// parser's padding (body.size() + json_padding: e.g. a std::string's capacity()) instead of
+/// copying it first. With `parsed` ready (inspect_body(from, body, ..., *parsed) accepted these
+/// bytes), its parse is reused instead of running simdjson's stage 1 again, and released:
+/// `body` must then be the bytes inspect_body read, unchanged and at the same address (when
+/// inspect_body copied them, equal bytes anywhere also do); otherwise the parse is ignored.
+/// The result is the same as convert_request(from, to, body, opts), errors included.
+convert_result convert_request(wire_protocol from, wire_protocol to, std::string_view body,
+                               std::size_t allocated, const request_options& opts,
+                               parsed_body* parsed = nullptr);
 
 /// Converts a complete (non-streaming) upstream response body of protocol `from` into the
 /// client's protocol `to`. `model` is the model name to report to the client.

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +38,42 @@ inline constexpr std::size_t json_padding = 64;
 /// body.size() + 64 (simdjson's padding, which it may read but never writes), the body is
 /// parsed in place instead of copied first (e.g. a std::string's capacity()).
 inspect_result inspect_body(wire_protocol p, std::string_view body, std::size_t allocated);
+
+/// A request body parsed once for inspection and conversion: simdjson's stage 1 (the index of
+/// the body's structure, a pass over every byte) is run by inspect_body and reused by
+/// convert_request instead of being run twice. It holds a parser borrowed from a small
+/// per-thread cache (several times the body's size) until convert_request takes it, release()
+/// or destruction: release it before waiting on I/O when no conversion follows.
+class parsed_body {
+ public:
+  /// Opaque state (defined in the codecs).
+  struct impl;
+  /// Holds nothing.
+  parsed_body() noexcept;
+  /// Gives the borrowed parser back.
+  ~parsed_body();
+  /// Moves the parse (the body it read must not move).
+  parsed_body(parsed_body&&) noexcept;
+  /// Moves the parse (the body it read must not move).
+  parsed_body& operator=(parsed_body&&) noexcept;
+  parsed_body(const parsed_body&) = delete;
+  parsed_body& operator=(const parsed_body&) = delete;
+
+  /// True when it holds the parse of a body that inspect_body accepted.
+  bool ready() const noexcept;
+  /// Gives the borrowed parser back (ready() is false after it).
+  void release() noexcept;
+  /// The state (created on first use).
+  impl& state();
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+/// The same as inspect_body(p, body, allocated), keeping the parse in `parsed` when the body is
+/// accepted (released otherwise), for a convert_request of the same bytes.
+inspect_result inspect_body(wire_protocol p, std::string_view body, std::size_t allocated,
+                            parsed_body& parsed);
 
 /// Edits applied to a pass-through body. Untouched bytes are copied as they are.
 struct body_edits {
