@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,6 +19,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <mutex>
@@ -25,6 +28,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "aiclient/net/deadline.hpp"
 #include "aiclient/util/strings.hpp"
 
 namespace aiclient::upstream {
@@ -46,8 +50,102 @@ constexpr auto probe_after = std::chrono::seconds(1);
 /// Room reserved in each connection's read buffer: a small answer arrives in one read.
 constexpr std::size_t read_reserve = 8 * 1024;
 
-using tls_stream = ssl::stream<beast::tcp_stream>;
-using response_parser = http::response_parser<http::buffer_body>;
+using tls_stream = ssl::stream<tcp::socket>;
+/// Where a header field's name and value are in a connection's header buffer.
+struct field_pos {
+  std::uint32_t name_at, name_size, value_at, value_size;
+};
+
+/// The parser of one upstream response. Beast's basic_parser does the HTTP parsing; the
+/// status and the fields go into the connection's header buffer (reused from response to
+/// response) instead of Beast's basic_fields (one allocation per field), and the body is
+/// delivered into the caller's buffer as http::buffer_body does. Trailer fields are not kept.
+class response_parser final : public http::basic_parser<false> {
+ public:
+  using body_type = http::buffer_body::value_type;
+
+  /// `head` and `fields` are the connection's, cleared here and filled by the parse.
+  response_parser(std::string& head, std::vector<field_pos>& fields)
+      : head_(head), fields_(fields) {
+    head_.clear();
+    fields_.clear();
+  }
+
+  unsigned status() const noexcept { return status_; }
+  body_type& body() noexcept { return body_; }
+  const std::vector<field_pos>& fields() const noexcept { return fields_; }
+  std::string_view name(const field_pos& f) const {
+    return std::string_view(head_).substr(f.name_at, f.name_size);
+  }
+  std::string_view value(const field_pos& f) const {
+    return std::string_view(head_).substr(f.value_at, f.value_size);
+  }
+  /// First value of a field (case-insensitive name), empty when absent.
+  std::string_view field_value(std::string_view name_any_case) const {
+    for (const auto& f : fields_)
+      if (util::iequals(name(f), name_any_case)) return value(f);
+    return {};
+  }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
+                       error_code& ec) override {
+    ec = http::error::bad_version;  // never called for a response parser
+  }
+  void on_response_impl(int code, beast::string_view, int, error_code& ec) override {
+    ec = {};
+    status_ = static_cast<unsigned>(code);
+  }
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+                     error_code& ec) override {
+    ec = {};
+    if (header_done_) return;  // a trailer
+    // Offsets fit: the whole header is below header_limit (a uint32).
+    field_pos f{static_cast<std::uint32_t>(head_.size()), static_cast<std::uint32_t>(name.size()),
+                0, static_cast<std::uint32_t>(value.size())};
+    head_.append(name.data(), name.size());
+    f.value_at = static_cast<std::uint32_t>(head_.size());
+    head_.append(value.data(), value.size());
+    fields_.push_back(f);
+  }
+  void on_header_impl(error_code& ec) override {
+    ec = {};
+    header_done_ = true;
+  }
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code& ec) override {
+    ec = {};
+  }
+  // As http::buffer_body's reader: copies into body_.data, or asks for a buffer.
+  std::size_t put_body(beast::string_view data, error_code& ec) {
+    if (!body_.data) {
+      ec = http::error::need_buffer;
+      return 0;
+    }
+    const std::size_t n = std::min(body_.size, data.size());
+    if (n > 0) std::memcpy(body_.data, data.data(), n);
+    body_.data = static_cast<char*>(body_.data) + n;
+    body_.size -= n;
+    if (n == data.size())
+      ec = {};
+    else
+      ec = http::error::need_buffer;
+    return n;
+  }
+  std::size_t on_body_impl(beast::string_view data, error_code& ec) override {
+    return put_body(data, ec);
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code& ec) override { ec = {}; }
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, error_code& ec) override {
+    return put_body(data, ec);
+  }
+  void on_finish_impl(error_code& ec) override { ec = {}; }
+
+  std::string& head_;
+  std::vector<field_pos>& fields_;
+  unsigned status_ = 0;
+  bool header_done_ = false;
+  body_type body_;
+};
 
 /// A request ready for the wire: the serialized head and the body.
 struct wire_request {
@@ -63,16 +161,41 @@ struct wire_request {
 
 /// One connection to an upstream (or a tunnel through the proxy to it).
 struct connection {
-  std::optional<beast::tcp_stream> plain;  ///< set for http (and while connecting)
-  std::unique_ptr<tls_stream> tls;         ///< set for https once the TCP part is up
-  beast::flat_buffer buffer;               ///< bytes read past the last parsed message
-  std::string key;                         ///< pool key
-  std::string authority;                   ///< "host:port" of the target, for messages
+  connection(const asio::any_io_executor& ex, std::shared_ptr<net::deadline_sweeper> sweeper)
+      : plain(std::in_place, ex), deadline(std::move(sweeper), &connection::expire, this) {}
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  std::optional<tcp::socket> plain;  ///< set for http (and while connecting)
+  std::unique_ptr<tls_stream> tls;   ///< set for https once the TCP part is up
+  net::deadline deadline;            ///< the timeout of the pending operation (or phase)
+  beast::flat_buffer buffer;         ///< bytes read past the last parsed message
+  std::string head;                  ///< the current response's header fields
+  std::vector<field_pos> fields;     ///< where they are in `head`
+  std::string key;                   ///< pool key
+  std::string authority;             ///< "host:port" of the target, for messages
   clock_type::time_point idle_since{};
 
-  beast::tcp_stream& tcp() { return tls ? tls->next_layer() : *plain; }
+  tcp::socket& socket() { return tls ? tls->next_layer() : *plain; }
   /// Closes the socket: pending operations complete with an error.
-  void close() { tcp().close(); }
+  void close() {
+    error_code ec;
+    socket().close(ec);
+  }
+  /// The error of an operation under the deadline: a timeout when the deadline closed the
+  /// socket (as beast::tcp_stream reports it).
+  error_code timed(error_code ec) const {
+    if (ec && deadline.expired()) return beast::error::timeout;
+    return ec;
+  }
+  /// Disarms the deadline after an operation and returns its error as timed() does.
+  error_code settle(error_code ec) {
+    deadline.expires_never();
+    return timed(ec);
+  }
+
+ private:
+  static void expire(void* self) { static_cast<connection*>(self)->close(); }
 };
 
 /// Runs `f` on whichever stream the connection has.
@@ -130,7 +253,7 @@ struct pool_state {
       c->close();
       return;
     }
-    c->tcp().expires_never();
+    c->deadline.expires_never();
     c->idle_since = clock_type::now();
     auto& list = idle[c->key];
     while (list.size() >= max_idle) {
@@ -181,7 +304,7 @@ struct pool_state {
   /// peek that sees end-of-stream (or an error) means it is gone. Unexpected bytes on an
   /// idle plain connection also disqualify it; TLS may carry records (session tickets).
   static bool looks_alive(connection& c) {
-    auto& sock = c.tcp().socket();
+    auto& sock = c.socket();
     if (!sock.is_open()) return false;
     char b;
     ssize_t n = ::recv(sock.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -216,12 +339,25 @@ bool is_ip_literal(const std::string& host) {
   return !ec;
 }
 
-/// Host header value: the port is left out when it is the scheme's default.
-std::string host_header(const url& u) {
-  bool default_port = (u.tls() && u.port == 443) || (!u.tls() && u.port == 80);
-  if (!default_port) return u.authority();
-  if (u.host.find(':') != std::string::npos) return "[" + u.host + "]";
-  return u.host;
+/// Appends url::authority() ("host:port", brackets for IPv6) without a temporary string.
+void append_authority(std::string& out, const url& u) {
+  const bool v6 = u.host.find(':') != std::string::npos;
+  if (v6) out.push_back('[');
+  out.append(u.host);
+  if (v6) out.push_back(']');
+  char port[8];
+  const int n = std::snprintf(port, sizeof port, ":%u", static_cast<unsigned>(u.port));
+  out.append(port, static_cast<std::size_t>(n));
+}
+
+/// Appends the Host header value: the port is left out when it is the scheme's default.
+void append_host_header(std::string& out, const url& u) {
+  const bool default_port = (u.tls() && u.port == 443) || (!u.tls() && u.port == 80);
+  if (!default_port) return append_authority(out, u);
+  const bool v6 = u.host.find(':') != std::string::npos;
+  if (v6) out.push_back('[');
+  out.append(u.host);
+  if (v6) out.push_back(']');
 }
 
 /// tchar of RFC 9110 (the characters of a header name or method), as a table.
@@ -244,7 +380,10 @@ bool is_token(std::string_view s) {
 }
 
 bool is_field_value(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  // A loop, not find_first_of (which calls memchr once per character of `s`).
+  for (const char c : s)
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  return true;
 }
 
 /// True for errors that mean "the peer closed or reset the connection".
@@ -299,20 +438,18 @@ class response_impl final : public response {
     conn_->close();
   }
 
-  int status() const noexcept override { return static_cast<int>(parser_->get().result_int()); }
+  int status() const noexcept override { return static_cast<int>(parser_->status()); }
 
   std::string_view header_value(std::string_view name) const override {
-    const auto& msg = parser_->get();
-    auto it = msg.find(name);
-    if (it == msg.end()) return {};
-    return it->value();
+    return parser_->field_value(name);
   }
 
   std::vector<header> headers(bool (*keep)(std::string_view name)) const override {
     std::vector<header> out;
-    for (const auto& f : parser_->get()) {
-      if (keep && !keep(f.name_string())) continue;
-      out.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    for (const auto& f : parser_->fields()) {
+      const std::string_view name = parser_->name(f);
+      if (keep && !keep(name)) continue;
+      out.emplace_back(std::string(name), std::string(parser_->value(f)));
     }
     return out;
   }
@@ -376,15 +513,16 @@ class response_impl final : public response {
     if (parser_->is_done()) co_return result{failure::none, {}};
 
     callback_guard guard(cancel_, [this] { abort(); });
-    auto& body = parser_->get().body();
+    auto& body = parser_->body();
     for (;;) {
       body.data = piece_->data();
       body.size = piece_->size();
       body.more = true;
-      conn_->tcp().expires_after(idle_timeout_);
-      auto [ec, n] = co_await with_stream(*conn_, [&](auto& s) {
+      conn_->deadline.expires_after(idle_timeout_);
+      auto [rec, n] = co_await with_stream(*conn_, [&](auto& s) {
         return http::async_read_some(s, conn_->buffer, *parser_, use_tuple);
       });
+      error_code ec = conn_->settle(rec);
       if (aborted_) co_return result{failure::aborted, {}};
       if (ec == http::error::need_buffer) ec = {};
       if (ec == ssl::error::stream_truncated && parser_->need_eof()) {
@@ -409,10 +547,7 @@ class response_impl final : public response {
         got += drain_buffered(body);
         co_return result{failure::none, std::string_view(piece_->data(), got)};
       }
-      if (parser_->is_done()) {
-        conn_->tcp().expires_never();
-        co_return result{failure::none, {}};
-      }
+      if (parser_->is_done()) co_return result{failure::none, {}};
     }
   }
 
@@ -514,8 +649,14 @@ struct client::impl {
   options opts;
   std::optional<url> proxy;
   std::shared_ptr<pool_state> pool;
+  /// The connections' timeouts (kept alive by every connection, which may outlive the client).
+  std::shared_ptr<net::deadline_sweeper> sweeper =
+      opts.sweeper ? opts.sweeper : std::make_shared<net::deadline_sweeper>(ex);
 
-  static std::string user_agent() { return std::string("aiclient-server/") + AICLIENT_VERSION; }
+  static const std::string& user_agent() {
+    static const std::string ua = std::string("aiclient-server/") + AICLIENT_VERSION;
+    return ua;
+  }
 
   /// Serializes the request head (the body goes out as it is, in the same write); nullopt
   /// (with `error`) for an unsendable request.
@@ -532,11 +673,11 @@ struct client::impl {
     h.push_back(' ');
     if (absolute_form) {
       h.append("http://");
-      h.append(req.target.authority());
+      append_authority(h, req.target);
     }
     h.append(req.target.path);
     h.append(" HTTP/1.1\r\nHost: ");
-    h.append(host_header(req.target));
+    append_host_header(h, req.target);
     h.append("\r\n");
     bool has_user_agent = false;
     for (const auto& [name, value] : req.headers) {
@@ -586,7 +727,12 @@ struct client::impl {
     }
     bool via_proxy =
         proxy.has_value() && (opts.proxy_loopback || !is_loopback_host(req.target.host));
-    std::string key = req.target.scheme + "://" + req.target.authority();
+    // The pool key: "scheme://host:port" (one allocation, no temporaries).
+    std::string key;
+    key.reserve(req.target.scheme.size() + req.target.host.size() + 16);
+    key.append(req.target.scheme);
+    key.append("://");
+    append_authority(key, req.target);
     if (via_proxy) key += " via " + proxy->authority();
 
     std::string build_error;
@@ -631,10 +777,9 @@ struct client::impl {
     const std::string where =
         via_proxy ? target.authority() + " via proxy " + proxy->authority() : target.authority();
     auto deadline = clock_type::now() + opts.connect_timeout;
-    auto conn = std::make_unique<connection>();
+    auto conn = std::make_unique<connection>(ex, sweeper);
     conn->key = key;
     conn->authority = target.authority();
-    conn->plain.emplace(ex);
     conn->buffer.reserve(read_reserve);
     auto watch = std::make_shared<resolve_watch>(ex);
     bool aborted = false;
@@ -671,8 +816,10 @@ struct client::impl {
     }
 
     // TCP connect.
-    conn->plain->expires_at(deadline);
-    auto [cec, ep] = co_await conn->plain->async_connect(endpoints, use_tuple);
+    // One deadline for the TCP connect, the proxy CONNECT and the TLS handshake.
+    conn->deadline.expires_at(deadline);
+    auto [raw_cec, ep] = co_await asio::async_connect(*conn->plain, endpoints, use_tuple);
+    const error_code cec = conn->timed(raw_cec);
     if (aborted) co_return abort_result();
     if (cec == beast::error::timeout) co_return timeout_result("connect to");
     if (cec) {
@@ -680,14 +827,15 @@ struct client::impl {
       co_return connect_result{nullptr, failure::connect, what + ": " + cec.message()};
     }
     error_code opt_ec;
-    conn->plain->socket().set_option(tcp::no_delay(true), opt_ec);
+    conn->plain->set_option(tcp::no_delay(true), opt_ec);
 
     // Tunnel through the proxy.
     if (via_proxy && target.tls()) {
       http::request<http::empty_body> creq{http::verb::connect, target.authority(), 11};
       creq.set(http::field::host, target.authority());
       creq.set(http::field::user_agent, user_agent());
-      auto [wec, wn] = co_await http::async_write(*conn->plain, creq, use_tuple);
+      auto [raw_wec, wn] = co_await http::async_write(*conn->plain, creq, use_tuple);
+      const error_code wec = conn->timed(raw_wec);
       if (aborted) co_return abort_result();
       if (wec == beast::error::timeout) co_return timeout_result("proxy CONNECT to");
       if (wec) {
@@ -697,7 +845,9 @@ struct client::impl {
       http::response_parser<http::empty_body> cp;
       cp.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
       cp.skip(true);
-      auto [hec, hn] = co_await http::async_read_header(*conn->plain, conn->buffer, cp, use_tuple);
+      auto [raw_hec, hn] =
+          co_await http::async_read_header(*conn->plain, conn->buffer, cp, use_tuple);
+      const error_code hec = conn->timed(raw_hec);
       if (aborted) co_return abort_result();
       if (hec == beast::error::timeout) co_return timeout_result("proxy CONNECT to");
       if (hec) {
@@ -733,8 +883,8 @@ struct client::impl {
       error_code vec;
       conn->tls->set_verify_mode(ssl::verify_peer, vec);
       conn->tls->set_verify_callback(ssl::host_name_verification(target.host), vec);
-      conn->tls->next_layer().expires_at(deadline);
-      auto [tec] = co_await conn->tls->async_handshake(ssl::stream_base::client, use_tuple);
+      auto [raw_tec] = co_await conn->tls->async_handshake(ssl::stream_base::client, use_tuple);
+      const error_code tec = conn->timed(raw_tec);
       if (aborted) co_return abort_result();
       if (tec == beast::error::timeout) co_return timeout_result("TLS handshake with");
       if (tec) {
@@ -747,7 +897,7 @@ struct client::impl {
         co_return connect_result{nullptr, failure::tls, "TLS handshake with " + where + ": " + why};
       }
     }
-    conn->tcp().expires_never();
+    conn->deadline.expires_never();
     co_return connect_result{std::move(conn), failure::none, {}};
   }
 
@@ -764,12 +914,13 @@ struct client::impl {
                              false};
     };
 
-    c.tcp().expires_after(opts.first_byte_timeout);
+    c.deadline.expires_after(opts.first_byte_timeout);
     const std::string_view body = msg.body();
     const std::array<asio::const_buffer, 2> out{asio::buffer(msg.head),
                                                 asio::buffer(body.data(), body.size())};
-    auto [wec, wn] =
+    auto [raw_wec, wn] =
         co_await with_stream(c, [&](auto& s) { return asio::async_write(s, out, use_tuple); });
+    const error_code wec = c.settle(raw_wec);
     if (aborted) co_return abort_result();
     if (wec) {
       failure f = wec == beast::error::timeout ? failure::first_byte_timeout : failure::closed;
@@ -778,15 +929,18 @@ struct client::impl {
                                 f == failure::closed};
     }
 
-    c.tcp().expires_after(opts.first_byte_timeout);
+    // One deadline for the response header, interim responses included.
+    const auto header_deadline = clock_type::now() + opts.first_byte_timeout;
     for (int interim = 0;; ++interim) {
-      auto parser = std::make_unique<response_parser>();
+      auto parser = std::make_unique<response_parser>(c.head, c.fields);
       parser->header_limit(static_cast<std::uint32_t>(
           std::min<std::size_t>(opts.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
       parser->body_limit(boost::none);
       if (head) parser->skip(true);
-      auto [rec, rn] = co_await with_stream(
+      c.deadline.expires_at(header_deadline);
+      auto [raw_rec, rn] = co_await with_stream(
           c, [&](auto& s) { return http::async_read_header(s, c.buffer, *parser, use_tuple); });
+      const error_code rec = c.settle(raw_rec);
       if (aborted) co_return abort_result();
       if (rec) {
         failure f = classify(rec, failure::first_byte_timeout);
@@ -799,7 +953,7 @@ struct client::impl {
             interim == 0 && !parser->got_some() && c.buffer.size() == 0 && is_disconnect(rec);
         co_return exchange_result{nullptr, f, std::move(detail), nothing_received};
       }
-      unsigned st = parser->get().result_int();
+      unsigned st = parser->status();
       if (st >= 100 && st < 200 && st != 101) {
         if (interim + 1 >= max_interim_responses) {
           co_return exchange_result{nullptr, failure::protocol,
