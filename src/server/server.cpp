@@ -277,6 +277,7 @@ class session final : public client_channel {
   std::string head_;                               // the request line and fields
   std::vector<request_parser::field_pos> fields_;  // where they are in head_
   std::vector<request_header> spare_headers_;      // incoming_request::headers, reused
+  std::string spare_target_;                       // incoming_request::target, reused
   std::string out_;  // the head (or chunk) being written; its capacity is kept
   std::shared_ptr<watch_state> watch_ = std::make_shared<watch_state>();
   bool handling_ = false;     // a handler runs
@@ -346,11 +347,21 @@ awaitable<bool> session::send_response(int status, std::vector<header> headers, 
   std::string framing = "content-length: " + std::to_string(body.size()) + "\r\n";
   out_.clear();
   append_head(out_, status, headers, framing);
-  if (body.size() <= 4096) {  // one buffer for small answers, a gather write for large ones
+  // One buffer for small answers, a gather write for large ones. Written here rather than by
+  // write_out(): one coroutine frame less per response.
+  std::string_view extra = body;
+  if (body.size() <= 4096) {
     out_.append(body);
-    co_return co_await write_out({});
+    extra = {};
   }
-  co_return co_await write_out(body);
+  deadline_.expires_after(milliseconds(s_.settings.write_timeout_ms));
+  const std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
+                                               asio::buffer(extra.data(), extra.size())};
+  auto [wec, n] = co_await asio::async_write(sock_, bufs, use_tuple);
+  const auto ec = settle(wec);
+  out_.clear();
+  if (ec) write_failed_ = true;
+  co_return !ec;
 }
 
 awaitable<bool> session::begin_stream(int status, std::vector<header> headers) {
@@ -488,7 +499,8 @@ awaitable<void> session::run() {
     incoming_request req;
     req.id = request_id_;
     req.method = std::string(parser.method());
-    req.target = std::string(parser.target());
+    req.target = std::move(spare_target_);  // its capacity, from the previous request
+    req.target.assign(parser.target());
     std::tie(req.path, req.query) = split_target(req.target);
     const std::size_t header_fields = fields_.size();  // chunked trailers may follow
     const auto proto =
@@ -539,7 +551,10 @@ awaitable<void> session::run() {
     keep_alive_ = parser.keep_alive() && !s_.draining;
     const std::size_t bytes_in = req.body.size();
 
-    watch_ = std::make_shared<watch_state>();
+    if (watch_.use_count() == 1)
+      *watch_ = watch_state{};  // no pending peek holds it: reused
+    else
+      watch_ = std::make_shared<watch_state>();
     handling_ = true;
     watch_armed_ = false;
     handler_since_ = t0;
@@ -594,6 +609,7 @@ awaitable<void> session::run() {
     }
 
     spare_headers_ = std::move(req.headers);
+    spare_target_ = std::move(req.target);
     if (client_gone || write_failed_ || !keep_alive_) break;
     // An idle keep-alive connection does not keep a large request's buffer.
     if (buf_.capacity() > 64 * 1024 && buf_.size() < 64 * 1024) buf_.shrink_to_fit();

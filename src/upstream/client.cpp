@@ -21,7 +21,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -228,7 +227,10 @@ using piece_buffer = std::array<char, piece_size>;
 struct pool_state {
   std::size_t max_idle = 0;
   std::chrono::milliseconds keepalive{0};
-  std::unordered_map<std::string, std::deque<std::unique_ptr<connection>>> idle;
+  /// Per pool key, oldest first. A vector, not a deque (whose node a pop of its last element
+  /// frees and the next push allocates again); a key's entry stays when its list empties, so
+  /// that a connection taken and given back does not allocate a map node each time.
+  std::unordered_map<std::string, std::vector<std::unique_ptr<connection>>> idle;
   std::vector<std::unique_ptr<piece_buffer>> spare_pieces;
   static constexpr std::size_t max_spare_pieces = 64;
 
@@ -256,9 +258,10 @@ struct pool_state {
     c->deadline.expires_never();
     c->idle_since = clock_type::now();
     auto& list = idle[c->key];
-    while (list.size() >= max_idle) {
-      list.front()->close();
-      list.pop_front();
+    if (list.size() >= max_idle) {
+      const auto excess = static_cast<std::ptrdiff_t>(list.size() - max_idle + 1);
+      for (auto i = list.begin(); i != list.begin() + excess; ++i) (*i)->close();
+      list.erase(list.begin(), list.begin() + excess);
     }
     list.push_back(std::move(c));
   }
@@ -289,7 +292,6 @@ struct pool_state {
       found = std::move(c);
       break;
     }
-    if (list.empty()) idle.erase(it);
     return found;
   }
 
@@ -454,9 +456,59 @@ class response_impl final : public response {
     return out;
   }
 
+  // One coroutine (no inner one per call): the exception guard wraps the body itself.
   asio::awaitable<std::pair<failure, std::string_view>> read_some() override {
     try {
-      co_return co_await read_piece();
+      using result = std::pair<failure, std::string_view>;
+      if (aborted_ || (cancel_ && cancel_->cancelled())) {
+        abort();
+        co_return result{failure::aborted, {}};
+      }
+      if (error_ != failure::none) co_return result{error_, {}};
+      if (deferred_) {
+        spdlog::debug("upstream {}: body parse failed: {}", conn_->authority, deferred_.message());
+        fail(classify(deferred_, failure::idle_timeout));
+        co_return result{error_, {}};
+      }
+      if (parser_->is_done()) co_return result{failure::none, {}};
+
+      callback_guard guard(cancel_, [this] { abort(); });
+      auto& body = parser_->body();
+      for (;;) {
+        body.data = piece_->data();
+        body.size = piece_->size();
+        body.more = true;
+        conn_->deadline.expires_after(idle_timeout_);
+        auto [rec, n] = co_await with_stream(*conn_, [&](auto& s) {
+          return http::async_read_some(s, conn_->buffer, *parser_, use_tuple);
+        });
+        error_code ec = conn_->settle(rec);
+        if (aborted_) co_return result{failure::aborted, {}};
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec == ssl::error::stream_truncated && parser_->need_eof()) {
+          // A body delimited by the end of the connection: the peer skipped close_notify.
+          error_code eof_ec;
+          parser_->put_eof(eof_ec);
+          if (!eof_ec) ec = {};
+        }
+        std::size_t got = piece_->size() - body.size;
+        if (ec) {
+          failure f = classify(ec, failure::idle_timeout);
+          fail(f);
+          if (f == failure::idle_timeout) {
+            spdlog::debug("upstream {}: body stalled for {}", conn_->authority,
+                          ms_text(idle_timeout_));
+          } else {
+            spdlog::debug("upstream {}: body read failed: {}", conn_->authority, ec.message());
+          }
+          co_return result{f, {}};
+        }
+        if (got > 0) {
+          got += drain_buffered(body);
+          co_return result{failure::none, std::string_view(piece_->data(), got)};
+        }
+        if (parser_->is_done()) co_return result{failure::none, {}};
+      }
     } catch (const std::exception& e) {
       spdlog::error("upstream {}: unexpected error while reading the body: {}", conn_->authority,
                     e.what());
@@ -475,6 +527,8 @@ class response_impl final : public response {
       out.reserve(static_cast<std::size_t>(*len));
     }
     for (;;) {
+      // A body already complete needs no further read (nor its coroutine frame).
+      if (done_cleanly()) co_return std::pair{failure::none, std::move(out)};
       auto [f, piece] = co_await read_some();
       if (f != failure::none) co_return std::pair{f, std::move(out)};
       if (piece.empty()) co_return std::pair{failure::none, std::move(out)};
@@ -498,57 +552,10 @@ class response_impl final : public response {
     conn_->close();
   }
 
-  asio::awaitable<std::pair<failure, std::string_view>> read_piece() {
-    using result = std::pair<failure, std::string_view>;
-    if (aborted_ || (cancel_ && cancel_->cancelled())) {
-      abort();
-      co_return result{failure::aborted, {}};
-    }
-    if (error_ != failure::none) co_return result{error_, {}};
-    if (deferred_) {
-      spdlog::debug("upstream {}: body parse failed: {}", conn_->authority, deferred_.message());
-      fail(classify(deferred_, failure::idle_timeout));
-      co_return result{error_, {}};
-    }
-    if (parser_->is_done()) co_return result{failure::none, {}};
-
-    callback_guard guard(cancel_, [this] { abort(); });
-    auto& body = parser_->body();
-    for (;;) {
-      body.data = piece_->data();
-      body.size = piece_->size();
-      body.more = true;
-      conn_->deadline.expires_after(idle_timeout_);
-      auto [rec, n] = co_await with_stream(*conn_, [&](auto& s) {
-        return http::async_read_some(s, conn_->buffer, *parser_, use_tuple);
-      });
-      error_code ec = conn_->settle(rec);
-      if (aborted_) co_return result{failure::aborted, {}};
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec == ssl::error::stream_truncated && parser_->need_eof()) {
-        // A body delimited by the end of the connection: the peer skipped close_notify.
-        error_code eof_ec;
-        parser_->put_eof(eof_ec);
-        if (!eof_ec) ec = {};
-      }
-      std::size_t got = piece_->size() - body.size;
-      if (ec) {
-        failure f = classify(ec, failure::idle_timeout);
-        fail(f);
-        if (f == failure::idle_timeout) {
-          spdlog::debug("upstream {}: body stalled for {}", conn_->authority,
-                        ms_text(idle_timeout_));
-        } else {
-          spdlog::debug("upstream {}: body read failed: {}", conn_->authority, ec.message());
-        }
-        co_return result{f, {}};
-      }
-      if (got > 0) {
-        got += drain_buffered(body);
-        co_return result{failure::none, std::string_view(piece_->data(), got)};
-      }
-      if (parser_->is_done()) co_return result{failure::none, {}};
-    }
+  /// True when read_some() would return the end of the body without reading.
+  bool done_cleanly() const {
+    return !aborted_ && !(cancel_ && cancel_->cancelled()) && error_ == failure::none &&
+           !deferred_ && parser_->is_done();
   }
 
   /// Parses body bytes already in the connection's buffer into the rest of the piece, without
@@ -716,58 +723,66 @@ struct client::impl {
   }
 
   asio::awaitable<send_result> send(request req, cancel_token* cancel) {
-    if (req.target.scheme != "http" && req.target.scheme != "https") {
-      co_return send_result{nullptr, failure::connect, "unsupported URL scheme"};
-    }
-    if (req.target.host.empty() || req.target.port == 0) {
-      co_return send_result{nullptr, failure::connect, "URL without host or port"};
-    }
-    if (cancel && cancel->cancelled()) {
-      co_return send_result{nullptr, failure::aborted, "aborted before sending"};
-    }
-    bool via_proxy =
-        proxy.has_value() && (opts.proxy_loopback || !is_loopback_host(req.target.host));
-    // The pool key: "scheme://host:port" (one allocation, no temporaries).
-    std::string key;
-    key.reserve(req.target.scheme.size() + req.target.host.size() + 16);
-    key.append(req.target.scheme);
-    key.append("://");
-    append_authority(key, req.target);
-    if (via_proxy) key += " via " + proxy->authority();
+    // One coroutine: the exception guard wraps the body itself.
+    try {
+      if (req.target.scheme != "http" && req.target.scheme != "https") {
+        co_return send_result{nullptr, failure::connect, "unsupported URL scheme"};
+      }
+      if (req.target.host.empty() || req.target.port == 0) {
+        co_return send_result{nullptr, failure::connect, "URL without host or port"};
+      }
+      if (cancel && cancel->cancelled()) {
+        co_return send_result{nullptr, failure::aborted, "aborted before sending"};
+      }
+      bool via_proxy =
+          proxy.has_value() && (opts.proxy_loopback || !is_loopback_host(req.target.host));
+      // The pool key: "scheme://host:port" (one allocation, no temporaries).
+      std::string key;
+      key.reserve(req.target.scheme.size() + req.target.host.size() + 16);
+      key.append(req.target.scheme);
+      key.append("://");
+      append_authority(key, req.target);
+      if (via_proxy) key += " via " + proxy->authority();
 
-    std::string build_error;
-    auto msg = build(req, via_proxy && !req.target.tls(), build_error);
-    if (!msg) co_return send_result{nullptr, failure::protocol, build_error};
+      std::string build_error;
+      auto msg = build(req, via_proxy && !req.target.tls(), build_error);
+      if (!msg) co_return send_result{nullptr, failure::protocol, build_error};
 
-    const bool head = msg->is_head;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      std::unique_ptr<connection> conn;
-      if (attempt == 0) conn = pool->take(key);
-      bool reused = conn != nullptr;
-      if (!conn) {
-        auto cr = co_await connect(req.target, via_proxy, key, cancel);
-        if (cr.error != failure::none) {
-          spdlog::debug("upstream {}: {}", req.target.authority(), cr.detail);
-          co_return send_result{nullptr, cr.error, std::move(cr.detail)};
+      const bool head = msg->is_head;
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        std::unique_ptr<connection> conn;
+        if (attempt == 0) conn = pool->take(key);
+        bool reused = conn != nullptr;
+        if (!conn) {
+          auto cr = co_await connect(req.target, via_proxy, key, cancel);
+          if (cr.error != failure::none) {
+            spdlog::debug("upstream {}: {}", req.target.authority(), cr.detail);
+            co_return send_result{nullptr, cr.error, std::move(cr.detail)};
+          }
+          conn = std::move(cr.conn);
         }
-        conn = std::move(cr.conn);
+        auto er = co_await exchange(*conn, *msg, head, cancel);
+        if (er.error == failure::none) {
+          co_return send_result{
+              std::make_unique<response_impl>(std::move(conn), std::move(er.parser), pool, cancel,
+                                              opts.idle_timeout),
+              failure::none,
+              {}};
+        }
+        conn->close();
+        if (reused && er.retryable) {
+          spdlog::debug("upstream {}: reused connection failed ({}), retrying on a new one",
+                        req.target.authority(), er.detail);
+          continue;
+        }
+        co_return send_result{nullptr, er.error, std::move(er.detail)};
       }
-      auto er = co_await exchange(*conn, *msg, head, cancel);
-      if (er.error == failure::none) {
-        co_return send_result{std::make_unique<response_impl>(std::move(conn), std::move(er.parser),
-                                                              pool, cancel, opts.idle_timeout),
-                              failure::none,
-                              {}};
-      }
-      conn->close();
-      if (reused && er.retryable) {
-        spdlog::debug("upstream {}: reused connection failed ({}), retrying on a new one",
-                      req.target.authority(), er.detail);
-        continue;
-      }
-      co_return send_result{nullptr, er.error, std::move(er.detail)};
+      co_return send_result{nullptr, failure::closed, "unreachable"};
+    } catch (const std::exception& e) {
+      spdlog::error("upstream: unexpected error in send: {}", e.what());
+      co_return send_result{nullptr, failure::protocol,
+                            std::string("unexpected error: ") + e.what()};
     }
-    co_return send_result{nullptr, failure::closed, "unreachable"};
   }
 
   /// Resolve, TCP connect, proxy CONNECT and TLS handshake, all within connect_timeout.
@@ -974,12 +989,8 @@ client::~client() {
 }
 
 asio::awaitable<send_result> client::send(request req, cancel_token* cancel) {
-  try {
-    co_return co_await impl_->send(std::move(req), cancel);
-  } catch (const std::exception& e) {
-    spdlog::error("upstream: unexpected error in send: {}", e.what());
-    co_return send_result{nullptr, failure::protocol, std::string("unexpected error: ") + e.what()};
-  }
+  // Not a coroutine itself: the request moves straight into impl::send's frame.
+  return impl_->send(std::move(req), cancel);
 }
 
 std::size_t client::idle_connections() const noexcept {

@@ -73,6 +73,24 @@ TEST(deadline, an_io_context_whose_deadlines_are_all_disarmed_runs_out_of_work) 
   EXPECT_EQ(p.calls, 0);
 }
 
+TEST(deadline, a_worker_sweeper_keeps_its_timer_when_nothing_is_armed) {
+  // The server's workers run until stopped: their sweeper does not cancel and re-arm its
+  // timer each time the last pending operation completes; the timer just finds nothing due.
+  asio::io_context ioc;
+  auto sweeper = std::make_shared<deadline_sweeper>(ioc.get_executor(), false);
+  probe p;
+  deadline d(sweeper, &probe::fire, &p);
+  asio::post(ioc, [&] {
+    d.expires_after(50ms);
+    d.expires_never();
+    EXPECT_TRUE(sweeper->ticking());
+  });
+  ioc.run_for(500ms);
+  EXPECT_FALSE(sweeper->ticking());  // the wake-up found nothing armed and stopped
+  EXPECT_EQ(p.calls, 0);
+  EXPECT_FALSE(d.expired());
+}
+
 TEST(deadline, a_rearmed_deadline_fires_at_its_new_time_only) {
   asio::io_context ioc;
   auto sweeper = std::make_shared<deadline_sweeper>(ioc.get_executor());
