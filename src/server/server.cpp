@@ -147,7 +147,10 @@ class request_parser final : public http::basic_parser<true> {
 
 // One worker thread: its own io_context, acceptor and upstream client.
 struct worker {
-  asio::io_context ioc{1};
+  // One thread runs it, and only that thread starts or cancels operations on its sockets
+  // (other threads post to it): the reactor's per-descriptor locking is not needed. Posting
+  // from other threads (token manager completions, shutdown) stays locked.
+  asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<tcp::acceptor> acceptor;
   std::unique_ptr<upstream::client> upstream;
   std::shared_ptr<net::deadline_sweeper> sweeper;  // the sessions' timeouts
