@@ -2,6 +2,7 @@
 
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -39,6 +40,7 @@ namespace http = beast::http;
 using asio::awaitable;
 using asio::ip::tcp;
 using std::chrono::milliseconds;
+using namespace std::string_view_literals;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 class session;
@@ -308,12 +310,14 @@ void session::append_head(std::string& out, int status, const std::vector<header
                           std::string_view framing) {
   const bool keep = keep_alive_ && !s_.draining.load();
   if (!keep) keep_alive_ = false;
-  out.append("HTTP/1.1 ");
-  out.append(std::to_string(status));
+  out.append("HTTP/1.1 "sv);
+  char digits[16];
+  out.append(digits, static_cast<std::size_t>(
+                         std::to_chars(digits, digits + sizeof digits, status).ptr - digits));
   out.push_back(' ');
   const auto reason = http::obsolete_reason(static_cast<http::status>(status));
   out.append(reason.data(), reason.size());
-  out.append("\r\n");
+  out.append("\r\n"sv);
   for (const auto& [name, value] : headers) {
     if (!safe_in_field(name, true) || !safe_in_field(value, false) ||
         beast::iequals(name, "server") || beast::iequals(name, "connection") ||
@@ -321,15 +325,15 @@ void session::append_head(std::string& out, int status, const std::vector<header
       continue;
     }
     out.append(name);
-    out.append(": ");
+    out.append(": "sv);
     out.append(value);
-    out.append("\r\n");
+    out.append("\r\n"sv);
   }
-  out.append("server: aiclient-server\r\nx-request-id: ");
+  out.append("server: aiclient-server\r\nx-request-id: "sv);
   out.append(request_id_);
-  out.append(keep ? "\r\n" : "\r\nconnection: close\r\n");
+  out.append(keep ? "\r\n"sv : "\r\nconnection: close\r\n"sv);
   out.append(framing);
-  out.append("\r\n");
+  out.append("\r\n"sv);
 }
 
 awaitable<bool> session::write_out(std::string_view extra) {
@@ -347,7 +351,12 @@ awaitable<bool> session::send_response(int status, std::vector<header> headers, 
   if (write_failed_ || started_) co_return false;
   started_ = true;
   bytes_ += body.size();
-  std::string framing = "content-length: " + std::to_string(body.size()) + "\r\n";
+  char framing_text[48] = "content-length: ";
+  char* framing_end = std::to_chars(framing_text + 16, framing_text + 40, body.size()).ptr;
+  *framing_end++ = '\r';
+  *framing_end++ = '\n';
+  const std::string_view framing(framing_text,
+                                 static_cast<std::size_t>(framing_end - framing_text));
   out_.clear();
   append_head(out_, status, headers, framing);
   // One buffer for small answers, a gather write for large ones. Written here rather than by

@@ -19,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -42,6 +43,7 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using clock_type = std::chrono::steady_clock;
 
+using namespace std::string_view_literals;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t piece_size = 16 * 1024;
 constexpr int max_interim_responses = 8;
@@ -347,9 +349,9 @@ void append_authority(std::string& out, const url& u) {
   if (v6) out.push_back('[');
   out.append(u.host);
   if (v6) out.push_back(']');
-  char port[8];
-  const int n = std::snprintf(port, sizeof port, ":%u", static_cast<unsigned>(u.port));
-  out.append(port, static_cast<std::size_t>(n));
+  char port[8] = {':'};
+  const auto end = std::to_chars(port + 1, port + sizeof port, u.port).ptr;
+  out.append(port, static_cast<std::size_t>(end - port));
 }
 
 /// Appends the Host header value: the port is left out when it is the scheme's default.
@@ -679,13 +681,13 @@ struct client::impl {
     h.append(req.method);
     h.push_back(' ');
     if (absolute_form) {
-      h.append("http://");
+      h.append("http://"sv);
       append_authority(h, req.target);
     }
     h.append(req.target.path);
-    h.append(" HTTP/1.1\r\nHost: ");
+    h.append(" HTTP/1.1\r\nHost: "sv);
     append_host_header(h, req.target);
-    h.append("\r\n");
+    h.append("\r\n"sv);
     bool has_user_agent = false;
     for (const auto& [name, value] : req.headers) {
       if (util::iequals(name, "host") || util::iequals(name, "content-length") ||
@@ -699,14 +701,14 @@ struct client::impl {
       }
       if (util::iequals(name, "user-agent")) has_user_agent = true;
       h.append(name);
-      h.append(": ");
+      h.append(": "sv);
       h.append(value);
-      h.append("\r\n");
+      h.append("\r\n"sv);
     }
     if (!has_user_agent) {
-      h.append("User-Agent: ");
+      h.append("User-Agent: "sv);
       h.append(user_agent());
-      h.append("\r\n");
+      h.append("\r\n"sv);
     }
     // As Beast's prepare_payload did: a length whenever there is a body or the method
     // expects one.
@@ -714,11 +716,13 @@ struct client::impl {
     w.borrowed_body = req.borrowed_body;
     const std::size_t length = w.body().size();
     if (length > 0 || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-      h.append("Content-Length: ");
-      h.append(std::to_string(length));
-      h.append("\r\n");
+      h.append("Content-Length: "sv);
+      char digits[24];
+      const auto end = std::to_chars(digits, digits + sizeof digits, length).ptr;
+      h.append(digits, static_cast<std::size_t>(end - digits));
+      h.append("\r\n"sv);
     }
-    h.append("\r\n");
+    h.append("\r\n"sv);
     return w;
   }
 
@@ -740,7 +744,7 @@ struct client::impl {
       std::string key;
       key.reserve(req.target.scheme.size() + req.target.host.size() + 16);
       key.append(req.target.scheme);
-      key.append("://");
+      key.append("://"sv);
       append_authority(key, req.target);
       if (via_proxy) key += " via " + proxy->authority();
 
