@@ -167,14 +167,15 @@ struct connection {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  std::optional<tcp::socket> plain;  ///< set for http (and while connecting)
-  std::unique_ptr<tls_stream> tls;   ///< set for https once the TCP part is up
-  net::deadline deadline;            ///< the timeout of the pending operation (or phase)
-  beast::flat_buffer buffer;         ///< bytes read past the last parsed message
-  std::string head;                  ///< the current response's header fields
-  std::vector<field_pos> fields;     ///< where they are in `head`
-  std::string key;                   ///< pool key
-  std::string authority;             ///< "host:port" of the target, for messages
+  std::optional<tcp::socket> plain;       ///< set for http (and while connecting)
+  std::unique_ptr<tls_stream> tls;        ///< set for https once the TCP part is up
+  net::deadline deadline;                 ///< the timeout of the pending operation (or phase)
+  beast::flat_buffer buffer;              ///< bytes read past the last parsed message
+  std::string head;                       ///< the current response's header fields
+  std::vector<field_pos> fields;          ///< where they are in `head`
+  std::optional<response_parser> parser;  ///< of the current response (after `head`, `fields`)
+  std::string key;                        ///< pool key
+  std::string authority;                  ///< "host:port" of the target, for messages
   clock_type::time_point idle_since{};
 
   tcp::socket& socket() { return tls ? tls->next_layer() : *plain; }
@@ -418,11 +419,11 @@ std::string ms_text(std::chrono::milliseconds d) {
 /// The response: owns the connection and the parser until it is destroyed.
 class response_impl final : public response {
  public:
-  response_impl(std::unique_ptr<connection> conn, std::unique_ptr<response_parser> parser,
+  response_impl(std::unique_ptr<connection> conn, response_parser* parser,
                 std::shared_ptr<pool_state> pool, cancel_token* cancel,
                 std::chrono::milliseconds idle_timeout)
       : conn_(std::move(conn)),
-        parser_(std::move(parser)),
+        parser_(parser),
         pool_(pool),
         cancel_(cancel),
         idle_timeout_(idle_timeout),
@@ -580,7 +581,7 @@ class response_impl final : public response {
   }
 
   std::unique_ptr<connection> conn_;
-  std::unique_ptr<response_parser> parser_;
+  response_parser* parser_;  ///< the connection's
   std::weak_ptr<pool_state> pool_;
   cancel_token* cancel_;
   std::chrono::milliseconds idle_timeout_;
@@ -597,7 +598,7 @@ struct connect_result {
 };
 
 struct exchange_result {
-  std::unique_ptr<response_parser> parser;
+  response_parser* parser = nullptr;  ///< the connection's, set on success
   failure error = failure::none;
   std::string detail;
   bool retryable = false;  ///< failed before any response byte (on a reused connection: retry)
@@ -767,11 +768,10 @@ struct client::impl {
         }
         auto er = co_await exchange(*conn, *msg, head, cancel);
         if (er.error == failure::none) {
-          co_return send_result{
-              std::make_unique<response_impl>(std::move(conn), std::move(er.parser), pool, cancel,
-                                              opts.idle_timeout),
-              failure::none,
-              {}};
+          co_return send_result{std::make_unique<response_impl>(std::move(conn), er.parser, pool,
+                                                                cancel, opts.idle_timeout),
+                                failure::none,
+                                {}};
         }
         conn->close();
         if (reused && er.retryable) {
@@ -951,7 +951,8 @@ struct client::impl {
     // One deadline for the response header, interim responses included.
     const auto header_deadline = clock_type::now() + opts.first_byte_timeout;
     for (int interim = 0;; ++interim) {
-      auto parser = std::make_unique<response_parser>(c.head, c.fields);
+      // A new parser per message, in the connection's storage (no allocation).
+      response_parser* parser = &c.parser.emplace(c.head, c.fields);
       parser->header_limit(static_cast<std::uint32_t>(
           std::min<std::size_t>(opts.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
       parser->body_limit(boost::none);
@@ -980,7 +981,7 @@ struct client::impl {
         }
         continue;
       }
-      co_return exchange_result{std::move(parser), failure::none, {}, false};
+      co_return exchange_result{parser, failure::none, {}, false};
     }
   }
 };
