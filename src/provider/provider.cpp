@@ -50,35 +50,66 @@ std::string join_path(std::string_view base_path, std::string_view suffix) {
   return p;
 }
 
+// The upstream URL of a pass-through to a base URL, parsed and joined once per thread and
+// (base URL, operation) instead of on every attempt. Null when the base URL is unusable.
+const upstream::url* passthrough_target(const std::string& base_url, protocol::wire_protocol proto,
+                                        operation op) {
+  struct entry {
+    std::string base_url;
+    protocol::wire_protocol proto;
+    operation op;
+    std::optional<upstream::url> target;
+  };
+  // Bounded: a reload with new URLs pushes the oldest entries out.
+  static constexpr std::size_t max_entries = 64;
+  thread_local std::vector<entry> cache;
+  for (const auto& e : cache)
+    if (e.op == op && e.proto == proto && e.base_url == base_url)
+      return e.target ? &*e.target : nullptr;
+  auto target = upstream::url::parse(base_url);
+  if (target && target->path.find('?') == std::string::npos) {
+    std::string suffix;
+    if (proto == protocol::wire_protocol::openai) {
+      // OPENAI_BASE_URL ends in /v1.
+      suffix = op == operation::list_models ? "/models" : "/chat/completions";
+    } else {
+      // CLAUDE_BASE_URL is the bare origin.
+      suffix = op == operation::list_models    ? "/v1/models"
+               : op == operation::count_tokens ? "/v1/messages/count_tokens"
+                                               : "/v1/messages";
+    }
+    target->path = join_path(target->path, suffix);
+  } else {
+    target.reset();
+  }
+  if (cache.size() >= max_entries) cache.erase(cache.begin());
+  cache.push_back(entry{base_url, proto, op, std::move(target)});
+  return cache.back().target ? &*cache.back().target : nullptr;
+}
+
 }  // namespace
 
 std::optional<upstream::request> build_passthrough(const pool::instance& inst, passthrough_input in,
                                                    std::string* error) {
   const auto proto = native_protocol(inst.type);
-  auto base = upstream::url::parse(inst.base_url);
-  if (!base || !proto) {
-    if (error) *error = "instance " + inst.uuid + " of " + inst.type + " has an unusable base URL";
-    return std::nullopt;
-  }
-  if (base->path.find('?') != std::string::npos) {
-    if (error) *error = "instance " + inst.uuid + " base URL must not carry a query";
+  const upstream::url* target = proto ? passthrough_target(inst.base_url, *proto, in.op) : nullptr;
+  if (!target) {
+    const auto base = upstream::url::parse(inst.base_url);
+    if (error) {
+      *error = base && proto
+                   ? "instance " + inst.uuid + " base URL must not carry a query"
+                   : "instance " + inst.uuid + " of " + inst.type + " has an unusable base URL";
+    }
     return std::nullopt;
   }
   upstream::request req;
-  req.target = *base;
-  std::string suffix;
+  req.target = *target;
+  req.headers.reserve(8);
   if (*proto == protocol::wire_protocol::openai) {
-    // OPENAI_BASE_URL ends in /v1.
-    suffix = in.op == operation::list_models ? "/models" : "/chat/completions";
     req.headers.emplace_back("authorization", "Bearer " + inst.api_key);
   } else {
-    // CLAUDE_BASE_URL is the bare origin.
-    suffix = in.op == operation::list_models    ? "/v1/models"
-             : in.op == operation::count_tokens ? "/v1/messages/count_tokens"
-                                                : "/v1/messages";
     req.headers.emplace_back("x-api-key", inst.api_key);
   }
-  req.target.path = join_path(base->path, suffix);
   if (const std::string q = strip_key_param(in.query); !q.empty()) req.target.path += "?" + q;
   req.method = in.op == operation::list_models ? "GET" : "POST";
   bool has_version = false;

@@ -74,12 +74,29 @@ std::vector<header> sse_headers() {
           {"x-accel-buffering", "no"}};
 }
 
-// Upstream response headers worth passing on to the client.
+// Upstream response headers worth passing on to the client. Sorted by first letter, so that
+// the common others (server, date, content-length, connection...) cost one or two compares.
 bool relayable_header(std::string_view name) {
-  return util::iequals(name, "content-type") || util::iequals(name, "retry-after") ||
-         util::iequals(name, "request-id") || util::iequals(name, "x-request-id") ||
-         util::iequals(name, "openai-processing-ms") || util::istarts_with(name, "x-ratelimit-") ||
-         util::istarts_with(name, "anthropic-ratelimit-");
+  if (name.empty()) return false;
+  switch (name[0]) {
+    case 'c':
+    case 'C':
+      return util::iequals(name, "content-type");
+    case 'r':
+    case 'R':
+      return util::iequals(name, "retry-after") || util::iequals(name, "request-id");
+    case 'x':
+    case 'X':
+      return util::iequals(name, "x-request-id") || util::istarts_with(name, "x-ratelimit-");
+    case 'o':
+    case 'O':
+      return util::iequals(name, "openai-processing-ms");
+    case 'a':
+    case 'A':
+      return util::istarts_with(name, "anthropic-ratelimit-");
+    default:
+      return false;
+  }
 }
 
 // The "message" of an upstream error body in any of the three protocols' shapes, or a

@@ -76,7 +76,7 @@ route match_route(std::string_view method, std::string_view path, bool anthropic
   return r;
 }
 
-bool client_authorized(const std::vector<std::pair<std::string, std::string>>& headers,
+bool client_authorized(const std::vector<std::pair<std::string_view, std::string_view>>& headers,
                        std::string_view query, std::string_view key) {
   if (key.empty()) return true;
   bool ok = false;

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -19,6 +20,7 @@
 #include <boost/beast/http.hpp>
 
 #include "aiclient/auth/token_manager.hpp"
+#include "aiclient/net/deadline.hpp"
 #include "aiclient/protocol/errors.hpp"
 #include "aiclient/protocol/request_body.hpp"
 #include "aiclient/provider/provider.hpp"
@@ -38,70 +40,137 @@ namespace http = beast::http;
 using asio::awaitable;
 using asio::ip::tcp;
 using std::chrono::milliseconds;
+using namespace std::string_view_literals;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 class session;
 
-// A request body in a std::string, read by appending (Beast's string_body zero-fills each
-// piece before copying it in) into room reserved for the Content-Length plus the JSON
-// parser's padding, so the handler parses it in place instead of copying it first.
-struct request_body_type {
-  using value_type = std::string;
-  static std::uint64_t size(const value_type& body) { return body.size(); }
-
-  class reader {
-   public:
-    template <bool isRequest, class Fields>
-    reader(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
-
-    void init(const boost::optional<std::uint64_t>& length, beast::error_code& ec) {
-      ec = {};
-      if (!length) return;
-      if (*length > body_.max_size() - protocol::json_padding) {
-        ec = http::error::buffer_overflow;
-        return;
-      }
-      body_.reserve(static_cast<std::size_t>(*length) + protocol::json_padding);
-    }
-
-    template <class ConstBufferSequence>
-    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
-      ec = {};
-      std::size_t n = 0;
-      for (const auto b : beast::buffers_range_ref(buffers)) {
-        body_.append(static_cast<const char*>(b.data()), b.size());
-        n += b.size();
-      }
-      return n;
-    }
-
-    void finish(beast::error_code& ec) { ec = {}; }
-
-   private:
-    value_type& body_;
+// The parser of one client request. Beast's basic_parser does the HTTP parsing (and its
+// checks: limits, conflicting Content-Length / Transfer-Encoding, chunk syntax); what it
+// reports is kept without an allocation per field: the request line and the fields (names
+// lower-cased) go into one buffer of the connection, reused from request to request, instead
+// of Beast's basic_fields (one allocation per field). The body is appended to a std::string
+// with room reserved for the Content-Length plus the JSON parser's padding, so the handler
+// parses it in place instead of copying it first.
+class request_parser final : public http::basic_parser<true> {
+ public:
+  /// Where a field's name and value are in the buffer.
+  struct field_pos {
+    std::uint32_t name_at, name_size, value_at, value_size;
   };
+  /// `head` and `fields` are the connection's, cleared here and filled by the parse.
+  request_parser(std::string& head, std::vector<field_pos>& fields) : head_(head), fields_(fields) {
+    head_.clear();
+    fields_.clear();
+  }
+
+  std::string_view method() const { return std::string_view(head_).substr(0, method_size_); }
+  std::string_view target() const {
+    return std::string_view(head_).substr(method_size_, target_size_);
+  }
+  std::string_view name(const field_pos& f) const {
+    return std::string_view(head_).substr(f.name_at, f.name_size);
+  }
+  std::string_view value(const field_pos& f) const {
+    return std::string_view(head_).substr(f.value_at, f.value_size);
+  }
+  /// First value of a field (`lower_name` lower-case), empty when absent.
+  std::string_view field_value(std::string_view lower_name) const {
+    for (const auto& f : fields_)
+      if (name(f) == lower_name) return value(f);
+    return {};
+  }
+  std::string& body() { return body_; }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view method_bytes, beast::string_view target_bytes,
+                       int, beast::error_code& ec) override {
+    ec = {};
+    const std::string_view method(method_bytes.data(), method_bytes.size());
+    const std::string_view target(target_bytes.data(), target_bytes.size());
+    head_.append(method);
+    head_.append(target);
+    method_size_ = static_cast<std::uint32_t>(method.size());
+    target_size_ = static_cast<std::uint32_t>(target.size());
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
+    ec = http::error::bad_version;  // never called for a request parser
+  }
+  void on_field_impl(http::field, beast::string_view name_bytes, beast::string_view value_bytes,
+                     beast::error_code& ec) override {
+    ec = {};
+    const std::string_view name(name_bytes.data(), name_bytes.size());
+    const std::string_view value(value_bytes.data(), value_bytes.size());
+    // Offsets fit: the whole header is below header_limit (a uint32).
+    field_pos f{static_cast<std::uint32_t>(head_.size()), static_cast<std::uint32_t>(name.size()),
+                0, static_cast<std::uint32_t>(value.size())};
+    head_.append(name);
+    for (std::size_t i = f.name_at; i < head_.size(); ++i) {
+      const char c = head_[i];
+      if (c >= 'A' && c <= 'Z') head_[i] = static_cast<char>(c - 'A' + 'a');
+    }
+    f.value_at = static_cast<std::uint32_t>(head_.size());
+    head_.append(value);
+    fields_.push_back(f);
+  }
+  void on_header_impl(beast::error_code& ec) override { ec = {}; }
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code& ec) override {
+    ec = {};
+    if (!length) return;
+    if (*length > body_.max_size() - protocol::json_padding) {
+      ec = http::error::buffer_overflow;
+      return;
+    }
+    body_.reserve(static_cast<std::size_t>(*length) + protocol::json_padding);
+  }
+  std::size_t on_body_impl(beast::string_view data, beast::error_code& ec) override {
+    ec = {};
+    body_.append(data.data(), data.size());
+    return data.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code& ec) override {
+    ec = {};
+  }
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data,
+                                 beast::error_code& ec) override {
+    ec = {};
+    body_.append(data.data(), data.size());
+    return data.size();
+  }
+  void on_finish_impl(beast::error_code& ec) override { ec = {}; }
+
+  std::string& head_;
+  std::vector<field_pos>& fields_;
+  std::uint32_t method_size_ = 0;
+  std::uint32_t target_size_ = 0;
+  std::string body_;
 };
 
 // One worker thread: its own io_context, acceptor and upstream client.
 struct worker {
-  asio::io_context ioc{1};
+  // One thread runs it, and only that thread starts or cancels operations on its sockets
+  // (other threads post to it): the reactor's per-descriptor locking is not needed. Posting
+  // from other threads (token manager completions, shutdown) stays locked.
+  asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<tcp::acceptor> acceptor;
   std::unique_ptr<upstream::client> upstream;
-  std::list<session*> sessions;  // touched only on this worker's thread
-  bool ticking = false;          // watch_tick runs (while some handler does)
+  std::shared_ptr<net::deadline_sweeper> sweeper;  // the sessions' timeouts
+  std::list<session*> sessions;                    // touched only on this worker's thread
+  bool ticking = false;                            // watch_tick runs (while some handler does)
   std::thread thread;
 };
 
-std::string new_request_id() {
+// A new request id (16 hex digits) into `id`, whose capacity is reused.
+void new_request_id(std::string& id) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char hex[] = "0123456789abcdef";
-  std::string id(16, '0');
+  id.assign(16, '0');
   auto v = rng();
   for (auto& c : id) {
     c = hex[v & 15];
     v >>= 4;
   }
-  return id;
 }
 
 }  // namespace
@@ -146,7 +215,8 @@ namespace {
 // The client side of one connection, and the client_channel handlers write to.
 class session final : public client_channel {
  public:
-  session(server::impl& s, worker& w, tcp::socket sock) : s_(s), w_(w), stream_(std::move(sock)) {}
+  session(server::impl& s, worker& w, tcp::socket sock)
+      : s_(s), w_(w), sock_(std::move(sock)), deadline_(w.sweeper, &session::expire, this) {}
 
   awaitable<void> run();
 
@@ -175,7 +245,7 @@ class session final : public client_channel {
   static constexpr std::chrono::milliseconds watch_delay{50};
   void close_now() {
     beast::error_code ec;
-    stream_.socket().close(ec);
+    sock_.close(ec);
   }
 
  private:
@@ -193,11 +263,26 @@ class session final : public client_channel {
   void append_head(std::string& out, int status, const std::vector<header>& headers,
                    std::string_view framing);
   awaitable<bool> write_out(std::string_view extra);
+  /// The deadline's expiry: closes the socket (the pending operation fails), as
+  /// beast::tcp_stream does on a timeout.
+  static void expire(void* self) { static_cast<session*>(self)->close_now(); }
+  /// Disarms the deadline after an operation; its error becomes a timeout when the deadline
+  /// closed the socket.
+  beast::error_code settle(beast::error_code ec) {
+    deadline_.expires_never();
+    if (ec && deadline_.expired()) ec = beast::error::timeout;
+    return ec;
+  }
 
   server::impl& s_;
   worker& w_;
-  beast::tcp_stream stream_;
+  tcp::socket sock_;
+  net::deadline deadline_;  // the timeout of the pending read or write
   beast::flat_buffer buf_;
+  std::string head_;                               // the request line and fields
+  std::vector<request_parser::field_pos> fields_;  // where they are in head_
+  std::vector<request_header> spare_headers_;      // incoming_request::headers, reused
+  std::string spare_target_;                       // incoming_request::target, reused
   std::string out_;  // the head (or chunk) being written; its capacity is kept
   std::shared_ptr<watch_state> watch_ = std::make_shared<watch_state>();
   bool handling_ = false;     // a handler runs
@@ -211,42 +296,52 @@ class session final : public client_channel {
   std::uint64_t bytes_ = 0;
 };
 
+// False when `s` holds a line break (or, for a name, a colon). A loop, not find_first_of,
+// which calls memchr once per character.
+bool safe_in_field(std::string_view s, bool is_name) {
+  for (const char c : s)
+    if (c == '\r' || c == '\n' || (is_name && c == ':')) return false;
+  return true;
+}
+
 // Appends the status line and header block of a response to `out`; the handlers' headers are
 // their own or a whitelist of the upstream's, and fields with a line break are dropped anyway.
 void session::append_head(std::string& out, int status, const std::vector<header>& headers,
                           std::string_view framing) {
   const bool keep = keep_alive_ && !s_.draining.load();
   if (!keep) keep_alive_ = false;
-  out.append("HTTP/1.1 ");
-  out.append(std::to_string(status));
+  out.append("HTTP/1.1 "sv);
+  char digits[16];
+  out.append(digits, static_cast<std::size_t>(
+                         std::to_chars(digits, digits + sizeof digits, status).ptr - digits));
   out.push_back(' ');
   const auto reason = http::obsolete_reason(static_cast<http::status>(status));
   out.append(reason.data(), reason.size());
-  out.append("\r\n");
+  out.append("\r\n"sv);
   for (const auto& [name, value] : headers) {
-    if (name.find_first_of("\r\n:") != std::string::npos ||
-        value.find_first_of("\r\n") != std::string::npos || beast::iequals(name, "server") ||
-        beast::iequals(name, "connection") || beast::iequals(name, "content-length") ||
-        beast::iequals(name, "transfer-encoding")) {
+    if (!safe_in_field(name, true) || !safe_in_field(value, false) ||
+        beast::iequals(name, "server") || beast::iequals(name, "connection") ||
+        beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding")) {
       continue;
     }
     out.append(name);
-    out.append(": ");
+    out.append(": "sv);
     out.append(value);
-    out.append("\r\n");
+    out.append("\r\n"sv);
   }
-  out.append("server: aiclient-server\r\nx-request-id: ");
+  out.append("server: aiclient-server\r\nx-request-id: "sv);
   out.append(request_id_);
-  out.append(keep ? "\r\n" : "\r\nconnection: close\r\n");
+  out.append(keep ? "\r\n"sv : "\r\nconnection: close\r\n"sv);
   out.append(framing);
-  out.append("\r\n");
+  out.append("\r\n"sv);
 }
 
 awaitable<bool> session::write_out(std::string_view extra) {
-  stream_.expires_after(milliseconds(s_.settings.write_timeout_ms));
+  deadline_.expires_after(milliseconds(s_.settings.write_timeout_ms));
   const std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
                                                asio::buffer(extra.data(), extra.size())};
-  auto [ec, n] = co_await asio::async_write(stream_, bufs, use_tuple);
+  auto [wec, n] = co_await asio::async_write(sock_, bufs, use_tuple);
+  const auto ec = settle(wec);
   out_.clear();
   if (ec) write_failed_ = true;
   co_return !ec;
@@ -256,14 +351,29 @@ awaitable<bool> session::send_response(int status, std::vector<header> headers, 
   if (write_failed_ || started_) co_return false;
   started_ = true;
   bytes_ += body.size();
-  std::string framing = "content-length: " + std::to_string(body.size()) + "\r\n";
+  char framing_text[48] = "content-length: ";
+  char* framing_end = std::to_chars(framing_text + 16, framing_text + 40, body.size()).ptr;
+  *framing_end++ = '\r';
+  *framing_end++ = '\n';
+  const std::string_view framing(framing_text,
+                                 static_cast<std::size_t>(framing_end - framing_text));
   out_.clear();
   append_head(out_, status, headers, framing);
-  if (body.size() <= 4096) {  // one buffer for small answers, a gather write for large ones
+  // One buffer for small answers, a gather write for large ones. Written here rather than by
+  // write_out(): one coroutine frame less per response.
+  std::string_view extra = body;
+  if (body.size() <= 4096) {
     out_.append(body);
-    co_return co_await write_out({});
+    extra = {};
   }
-  co_return co_await write_out(body);
+  deadline_.expires_after(milliseconds(s_.settings.write_timeout_ms));
+  const std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
+                                               asio::buffer(extra.data(), extra.size())};
+  auto [wec, n] = co_await asio::async_write(sock_, bufs, use_tuple);
+  const auto ec = settle(wec);
+  out_.clear();
+  if (ec) write_failed_ = true;
+  co_return !ec;
 }
 
 awaitable<bool> session::begin_stream(int status, std::vector<header> headers) {
@@ -286,12 +396,13 @@ awaitable<bool> session::send_chunk(std::string_view data) {
     out_.append("\r\n");
     co_return co_await write_out({});
   }
-  stream_.expires_after(milliseconds(s_.settings.write_timeout_ms));
+  deadline_.expires_after(milliseconds(s_.settings.write_timeout_ms));
   static constexpr std::string_view crlf = "\r\n";
   const std::array<asio::const_buffer, 3> bufs{asio::buffer(out_),
                                                asio::buffer(data.data(), data.size()),
                                                asio::buffer(crlf.data(), crlf.size())};
-  auto [ec, n] = co_await asio::async_write(stream_, bufs, use_tuple);
+  auto [wec, n] = co_await asio::async_write(sock_, bufs, use_tuple);
+  const auto ec = settle(wec);
   out_.clear();
   if (ec) write_failed_ = true;
   co_return !ec;
@@ -306,13 +417,13 @@ awaitable<bool> session::end_stream() {
 void session::arm_watch(std::shared_ptr<watch_state> st) {
   // A peeking receive rather than async_wait: Asio queues it without an epoll_ctl (async_wait
   // re-registers the descriptor every time), and it completes on EOF, a reset or new bytes.
-  stream_.socket().async_receive(
-      asio::buffer(&st->peek, 1), tcp::socket::message_peek,
-      [st](const boost::system::error_code& ec, std::size_t n) {
-        if (st->done || ec == asio::error::operation_aborted) return;
-        if (ec || n == 0) st->token.cancel();  // the client closed or reset the connection
-        // n > 0: the client sent more (pipelining); stop watching.
-      });
+  sock_.async_receive(asio::buffer(&st->peek, 1), tcp::socket::message_peek,
+                      [st](const boost::system::error_code& ec, std::size_t n) {
+                        if (st->done || ec == asio::error::operation_aborted) return;
+                        if (ec || n == 0)
+                          st->token.cancel();  // the client closed or reset the connection
+                        // n > 0: the client sent more (pipelining); stop watching.
+                      });
 }
 
 void session::finish_watch() {
@@ -322,7 +433,7 @@ void session::finish_watch() {
   if (!watch_armed_) return;
   watch_armed_ = false;
   beast::error_code ec;
-  stream_.socket().cancel(ec);  // only the watch is pending here
+  sock_.cancel(ec);  // only the watch is pending here
 }
 
 awaitable<bool> session::write_simple_error(protocol::wire_protocol proto, int status,
@@ -355,24 +466,26 @@ awaitable<void> session::run() {
   ++s_.connections;
   auto self_it = w_.sessions.insert(w_.sessions.end(), this);
   beast::error_code ignored;
-  stream_.socket().set_option(tcp::no_delay(true), ignored);
+  sock_.set_option(tcp::no_delay(true), ignored);
 
   for (bool first = true;; first = false) {
     if (s_.draining) break;
     idle_ = true;
-    http::request_parser<request_body_type> parser;
+    request_parser parser(head_, fields_);
     parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
     // No body limit while the header is read (Beast would fail the header on a large
     // Content-Length with a bare error); it is checked below and set before the body is read.
     parser.body_limit(boost::none);
-    stream_.expires_after(milliseconds(first ? cfg.header_timeout_ms : cfg.keep_alive_timeout_ms));
-    auto [ec, n] = co_await http::async_read_header(stream_, buf_, parser, use_tuple);
+    deadline_.expires_after(
+        milliseconds(first ? cfg.header_timeout_ms : cfg.keep_alive_timeout_ms));
+    auto [hec, n] = co_await http::async_read_header(sock_, buf_, parser, use_tuple);
+    const auto ec = settle(hec);
     idle_ = false;
     started_ = false;
     write_failed_ = false;
     bytes_ = 0;
     keep_alive_ = true;
-    request_id_ = new_request_id();
+    new_request_id(request_id_);
     const auto t0 = std::chrono::steady_clock::now();
     if (ec) {
       // A timeout (HEADER_TIMEOUT_MS / KEEP_ALIVE_TIMEOUT_MS) has already closed the socket:
@@ -395,20 +508,15 @@ awaitable<void> session::run() {
       ~active_guard() { --a; }
     } guard{s_.active};
 
-    auto& hdr = parser.get();
     incoming_request req;
     req.id = request_id_;
-    req.method = std::string(hdr.method_string());
-    req.target = std::string(hdr.target());
+    req.method = std::string(parser.method());
+    req.target = std::move(spare_target_);  // its capacity, from the previous request
+    req.target.assign(parser.target());
     std::tie(req.path, req.query) = split_target(req.target);
-    req.headers.reserve(static_cast<std::size_t>(std::distance(hdr.begin(), hdr.end())));
-    for (const auto& f : hdr) {
-      std::string name(f.name_string());
-      util::lower_in_place(name);
-      req.headers.emplace_back(std::move(name), std::string(f.value()));
-    }
+    const std::size_t header_fields = fields_.size();  // chunked trailers may follow
     const auto proto =
-        match_route(req.method, req.path, !req.header_value("anthropic-version").empty()).proto;
+        match_route(req.method, req.path, !parser.field_value("anthropic-version").empty()).proto;
 
     if (const auto cl = parser.content_length(); cl && *cl > cfg.max_body_bytes) {
       co_await write_simple_error(proto, 413,
@@ -423,14 +531,15 @@ awaitable<void> session::run() {
       // the buffer 512 bytes at a time (bench: 244 reads for a 115 KB body).
       if (const auto cl = parser.content_length(); cl && *cl > 0)
         buf_.reserve(buf_.size() + std::min<std::size_t>(*cl, 64 * 1024));
-      if (beast::iequals(hdr[http::field::expect], "100-continue")) {
+      if (beast::iequals(parser.field_value("expect"), "100-continue")) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-        stream_.expires_after(milliseconds(cfg.write_timeout_ms));
-        auto [wec, wn] = co_await asio::async_write(stream_, asio::buffer(cont), use_tuple);
-        if (wec) break;
+        deadline_.expires_after(milliseconds(cfg.write_timeout_ms));
+        auto [wec, wn] = co_await asio::async_write(sock_, asio::buffer(cont), use_tuple);
+        if (settle(wec)) break;
       }
-      stream_.expires_after(milliseconds(cfg.body_timeout_ms));
-      auto [bec, bn] = co_await http::async_read(stream_, buf_, parser, use_tuple);
+      deadline_.expires_after(milliseconds(cfg.body_timeout_ms));
+      auto [rbec, bn] = co_await http::async_read(sock_, buf_, parser, use_tuple);
+      const auto bec = settle(rbec);
       if (bec) {
         if (bec == http::error::body_limit)
           co_await write_simple_error(
@@ -445,11 +554,19 @@ awaitable<void> session::run() {
         break;
       }
     }
-    req.body = std::move(parser.get().body());
-    keep_alive_ = hdr.keep_alive() && !s_.draining;
+    req.body = std::move(parser.body());
+    // Views into head_, which stays as it is until the next request is read.
+    req.headers = std::move(spare_headers_);
+    req.headers.clear();
+    for (std::size_t i = 0; i < header_fields; ++i)
+      req.headers.emplace_back(parser.name(fields_[i]), parser.value(fields_[i]));
+    keep_alive_ = parser.keep_alive() && !s_.draining;
     const std::size_t bytes_in = req.body.size();
 
-    watch_ = std::make_shared<watch_state>();
+    if (watch_.use_count() == 1)
+      *watch_ = watch_state{};  // no pending peek holds it: reused
+    else
+      watch_ = std::make_shared<watch_state>();
     handling_ = true;
     watch_armed_ = false;
     handler_since_ = t0;
@@ -457,7 +574,6 @@ awaitable<void> session::run() {
       w_.ticking = true;
       asio::co_spawn(w_.ioc, watch_tick(w_), asio::detached);
     }
-    stream_.expires_never();
 
     const auto now_cfg = s_.current_settings();
     handler_env env{*now_cfg, *s_.manager, *w_.upstream, s_.prompts.get(), &s_, s_.tokens.get()};
@@ -504,13 +620,15 @@ awaitable<void> session::run() {
           rec.error.empty() ? "" : " error=", rec.error);
     }
 
+    spare_headers_ = std::move(req.headers);
+    spare_target_ = std::move(req.target);
     if (client_gone || write_failed_ || !keep_alive_) break;
     // An idle keep-alive connection does not keep a large request's buffer.
     if (buf_.capacity() > 64 * 1024 && buf_.size() < 64 * 1024) buf_.shrink_to_fit();
   }
 
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.socket().close(ignored);
+  sock_.shutdown(tcp::socket::shutdown_send, ignored);
+  sock_.close(ignored);
   w_.sessions.erase(self_it);
   --s_.connections;
 }
@@ -691,6 +809,10 @@ void server::start() {
       ep.port(acc.local_endpoint().port());  // the others share the (maybe picked) port
       s.port = ep.port();
     }
+    // One deadline sweep per worker, for its sessions and its upstream connections.
+    w->sweeper = std::make_shared<net::deadline_sweeper>(w->ioc.get_executor(),
+                                                         /*release_when_idle=*/false);
+    uo.sweeper = w->sweeper;
     w->upstream = std::make_unique<upstream::client>(w->ioc.get_executor(), *s.tls, uo);
     s.workers.push_back(std::move(w));
   }

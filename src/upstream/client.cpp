@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,13 +19,16 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
-#include <deque>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
 
+#include "aiclient/net/deadline.hpp"
 #include "aiclient/util/strings.hpp"
 
 namespace aiclient::upstream {
@@ -39,6 +43,7 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using clock_type = std::chrono::steady_clock;
 
+using namespace std::string_view_literals;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t piece_size = 16 * 1024;
 constexpr int max_interim_responses = 8;
@@ -46,8 +51,102 @@ constexpr auto probe_after = std::chrono::seconds(1);
 /// Room reserved in each connection's read buffer: a small answer arrives in one read.
 constexpr std::size_t read_reserve = 8 * 1024;
 
-using tls_stream = ssl::stream<beast::tcp_stream>;
-using response_parser = http::response_parser<http::buffer_body>;
+using tls_stream = ssl::stream<tcp::socket>;
+/// Where a header field's name and value are in a connection's header buffer.
+struct field_pos {
+  std::uint32_t name_at, name_size, value_at, value_size;
+};
+
+/// The parser of one upstream response. Beast's basic_parser does the HTTP parsing; the
+/// status and the fields go into the connection's header buffer (reused from response to
+/// response) instead of Beast's basic_fields (one allocation per field), and the body is
+/// delivered into the caller's buffer as http::buffer_body does. Trailer fields are not kept.
+class response_parser final : public http::basic_parser<false> {
+ public:
+  using body_type = http::buffer_body::value_type;
+
+  /// `head` and `fields` are the connection's, cleared here and filled by the parse.
+  response_parser(std::string& head, std::vector<field_pos>& fields)
+      : head_(head), fields_(fields) {
+    head_.clear();
+    fields_.clear();
+  }
+
+  unsigned status() const noexcept { return status_; }
+  body_type& body() noexcept { return body_; }
+  const std::vector<field_pos>& fields() const noexcept { return fields_; }
+  std::string_view name(const field_pos& f) const {
+    return std::string_view(head_).substr(f.name_at, f.name_size);
+  }
+  std::string_view value(const field_pos& f) const {
+    return std::string_view(head_).substr(f.value_at, f.value_size);
+  }
+  /// First value of a field (case-insensitive name), empty when absent.
+  std::string_view field_value(std::string_view name_any_case) const {
+    for (const auto& f : fields_)
+      if (util::iequals(name(f), name_any_case)) return value(f);
+    return {};
+  }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
+                       error_code& ec) override {
+    ec = http::error::bad_version;  // never called for a response parser
+  }
+  void on_response_impl(int code, beast::string_view, int, error_code& ec) override {
+    ec = {};
+    status_ = static_cast<unsigned>(code);
+  }
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+                     error_code& ec) override {
+    ec = {};
+    if (header_done_) return;  // a trailer
+    // Offsets fit: the whole header is below header_limit (a uint32).
+    field_pos f{static_cast<std::uint32_t>(head_.size()), static_cast<std::uint32_t>(name.size()),
+                0, static_cast<std::uint32_t>(value.size())};
+    head_.append(name.data(), name.size());
+    f.value_at = static_cast<std::uint32_t>(head_.size());
+    head_.append(value.data(), value.size());
+    fields_.push_back(f);
+  }
+  void on_header_impl(error_code& ec) override {
+    ec = {};
+    header_done_ = true;
+  }
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code& ec) override {
+    ec = {};
+  }
+  // As http::buffer_body's reader: copies into body_.data, or asks for a buffer.
+  std::size_t put_body(beast::string_view data, error_code& ec) {
+    if (!body_.data) {
+      ec = http::error::need_buffer;
+      return 0;
+    }
+    const std::size_t n = std::min(body_.size, data.size());
+    if (n > 0) std::memcpy(body_.data, data.data(), n);
+    body_.data = static_cast<char*>(body_.data) + n;
+    body_.size -= n;
+    if (n == data.size())
+      ec = {};
+    else
+      ec = http::error::need_buffer;
+    return n;
+  }
+  std::size_t on_body_impl(beast::string_view data, error_code& ec) override {
+    return put_body(data, ec);
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code& ec) override { ec = {}; }
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, error_code& ec) override {
+    return put_body(data, ec);
+  }
+  void on_finish_impl(error_code& ec) override { ec = {}; }
+
+  std::string& head_;
+  std::vector<field_pos>& fields_;
+  unsigned status_ = 0;
+  bool header_done_ = false;
+  body_type body_;
+};
 
 /// A request ready for the wire: the serialized head and the body.
 struct wire_request {
@@ -63,16 +162,42 @@ struct wire_request {
 
 /// One connection to an upstream (or a tunnel through the proxy to it).
 struct connection {
-  std::optional<beast::tcp_stream> plain;  ///< set for http (and while connecting)
-  std::unique_ptr<tls_stream> tls;         ///< set for https once the TCP part is up
-  beast::flat_buffer buffer;               ///< bytes read past the last parsed message
-  std::string key;                         ///< pool key
-  std::string authority;                   ///< "host:port" of the target, for messages
+  connection(const asio::any_io_executor& ex, std::shared_ptr<net::deadline_sweeper> sweeper)
+      : plain(std::in_place, ex), deadline(std::move(sweeper), &connection::expire, this) {}
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  std::optional<tcp::socket> plain;       ///< set for http (and while connecting)
+  std::unique_ptr<tls_stream> tls;        ///< set for https once the TCP part is up
+  net::deadline deadline;                 ///< the timeout of the pending operation (or phase)
+  beast::flat_buffer buffer;              ///< bytes read past the last parsed message
+  std::string head;                       ///< the current response's header fields
+  std::vector<field_pos> fields;          ///< where they are in `head`
+  std::optional<response_parser> parser;  ///< of the current response (after `head`, `fields`)
+  std::string key;                        ///< pool key
+  std::string authority;                  ///< "host:port" of the target, for messages
   clock_type::time_point idle_since{};
 
-  beast::tcp_stream& tcp() { return tls ? tls->next_layer() : *plain; }
+  tcp::socket& socket() { return tls ? tls->next_layer() : *plain; }
   /// Closes the socket: pending operations complete with an error.
-  void close() { tcp().close(); }
+  void close() {
+    error_code ec;
+    socket().close(ec);
+  }
+  /// The error of an operation under the deadline: a timeout when the deadline closed the
+  /// socket (as beast::tcp_stream reports it).
+  error_code timed(error_code ec) const {
+    if (ec && deadline.expired()) return beast::error::timeout;
+    return ec;
+  }
+  /// Disarms the deadline after an operation and returns its error as timed() does.
+  error_code settle(error_code ec) {
+    deadline.expires_never();
+    return timed(ec);
+  }
+
+ private:
+  static void expire(void* self) { static_cast<connection*>(self)->close(); }
 };
 
 /// Runs `f` on whichever stream the connection has.
@@ -105,7 +230,10 @@ using piece_buffer = std::array<char, piece_size>;
 struct pool_state {
   std::size_t max_idle = 0;
   std::chrono::milliseconds keepalive{0};
-  std::unordered_map<std::string, std::deque<std::unique_ptr<connection>>> idle;
+  /// Per pool key, oldest first. A vector, not a deque (whose node a pop of its last element
+  /// frees and the next push allocates again); a key's entry stays when its list empties, so
+  /// that a connection taken and given back does not allocate a map node each time.
+  std::unordered_map<std::string, std::vector<std::unique_ptr<connection>>> idle;
   std::vector<std::unique_ptr<piece_buffer>> spare_pieces;
   static constexpr std::size_t max_spare_pieces = 64;
 
@@ -130,12 +258,13 @@ struct pool_state {
       c->close();
       return;
     }
-    c->tcp().expires_never();
+    c->deadline.expires_never();
     c->idle_since = clock_type::now();
     auto& list = idle[c->key];
-    while (list.size() >= max_idle) {
-      list.front()->close();
-      list.pop_front();
+    if (list.size() >= max_idle) {
+      const auto excess = static_cast<std::ptrdiff_t>(list.size() - max_idle + 1);
+      for (auto i = list.begin(); i != list.begin() + excess; ++i) (*i)->close();
+      list.erase(list.begin(), list.begin() + excess);
     }
     list.push_back(std::move(c));
   }
@@ -166,7 +295,6 @@ struct pool_state {
       found = std::move(c);
       break;
     }
-    if (list.empty()) idle.erase(it);
     return found;
   }
 
@@ -181,7 +309,7 @@ struct pool_state {
   /// peek that sees end-of-stream (or an error) means it is gone. Unexpected bytes on an
   /// idle plain connection also disqualify it; TLS may carry records (session tickets).
   static bool looks_alive(connection& c) {
-    auto& sock = c.tcp().socket();
+    auto& sock = c.socket();
     if (!sock.is_open()) return false;
     char b;
     ssize_t n = ::recv(sock.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -216,12 +344,25 @@ bool is_ip_literal(const std::string& host) {
   return !ec;
 }
 
-/// Host header value: the port is left out when it is the scheme's default.
-std::string host_header(const url& u) {
-  bool default_port = (u.tls() && u.port == 443) || (!u.tls() && u.port == 80);
-  if (!default_port) return u.authority();
-  if (u.host.find(':') != std::string::npos) return "[" + u.host + "]";
-  return u.host;
+/// Appends url::authority() ("host:port", brackets for IPv6) without a temporary string.
+void append_authority(std::string& out, const url& u) {
+  const bool v6 = u.host.find(':') != std::string::npos;
+  if (v6) out.push_back('[');
+  out.append(u.host);
+  if (v6) out.push_back(']');
+  char port[8] = {':'};
+  const auto end = std::to_chars(port + 1, port + sizeof port, u.port).ptr;
+  out.append(port, static_cast<std::size_t>(end - port));
+}
+
+/// Appends the Host header value: the port is left out when it is the scheme's default.
+void append_host_header(std::string& out, const url& u) {
+  const bool default_port = (u.tls() && u.port == 443) || (!u.tls() && u.port == 80);
+  if (!default_port) return append_authority(out, u);
+  const bool v6 = u.host.find(':') != std::string::npos;
+  if (v6) out.push_back('[');
+  out.append(u.host);
+  if (v6) out.push_back(']');
 }
 
 /// tchar of RFC 9110 (the characters of a header name or method), as a table.
@@ -244,7 +385,10 @@ bool is_token(std::string_view s) {
 }
 
 bool is_field_value(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  // A loop, not find_first_of (which calls memchr once per character of `s`).
+  for (const char c : s)
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  return true;
 }
 
 /// True for errors that mean "the peer closed or reset the connection".
@@ -275,11 +419,11 @@ std::string ms_text(std::chrono::milliseconds d) {
 /// The response: owns the connection and the parser until it is destroyed.
 class response_impl final : public response {
  public:
-  response_impl(std::unique_ptr<connection> conn, std::unique_ptr<response_parser> parser,
+  response_impl(std::unique_ptr<connection> conn, response_parser* parser,
                 std::shared_ptr<pool_state> pool, cancel_token* cancel,
                 std::chrono::milliseconds idle_timeout)
       : conn_(std::move(conn)),
-        parser_(std::move(parser)),
+        parser_(parser),
         pool_(pool),
         cancel_(cancel),
         idle_timeout_(idle_timeout),
@@ -299,27 +443,75 @@ class response_impl final : public response {
     conn_->close();
   }
 
-  int status() const noexcept override { return static_cast<int>(parser_->get().result_int()); }
+  int status() const noexcept override { return static_cast<int>(parser_->status()); }
 
   std::string_view header_value(std::string_view name) const override {
-    const auto& msg = parser_->get();
-    auto it = msg.find(name);
-    if (it == msg.end()) return {};
-    return it->value();
+    return parser_->field_value(name);
   }
 
   std::vector<header> headers(bool (*keep)(std::string_view name)) const override {
     std::vector<header> out;
-    for (const auto& f : parser_->get()) {
-      if (keep && !keep(f.name_string())) continue;
-      out.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    for (const auto& f : parser_->fields()) {
+      const std::string_view name = parser_->name(f);
+      if (keep && !keep(name)) continue;
+      out.emplace_back(std::string(name), std::string(parser_->value(f)));
     }
     return out;
   }
 
+  // One coroutine (no inner one per call): the exception guard wraps the body itself.
   asio::awaitable<std::pair<failure, std::string_view>> read_some() override {
     try {
-      co_return co_await read_piece();
+      using result = std::pair<failure, std::string_view>;
+      if (aborted_ || (cancel_ && cancel_->cancelled())) {
+        abort();
+        co_return result{failure::aborted, {}};
+      }
+      if (error_ != failure::none) co_return result{error_, {}};
+      if (deferred_) {
+        spdlog::debug("upstream {}: body parse failed: {}", conn_->authority, deferred_.message());
+        fail(classify(deferred_, failure::idle_timeout));
+        co_return result{error_, {}};
+      }
+      if (parser_->is_done()) co_return result{failure::none, {}};
+
+      callback_guard guard(cancel_, [this] { abort(); });
+      auto& body = parser_->body();
+      for (;;) {
+        body.data = piece_->data();
+        body.size = piece_->size();
+        body.more = true;
+        conn_->deadline.expires_after(idle_timeout_);
+        auto [rec, n] = co_await with_stream(*conn_, [&](auto& s) {
+          return http::async_read_some(s, conn_->buffer, *parser_, use_tuple);
+        });
+        error_code ec = conn_->settle(rec);
+        if (aborted_) co_return result{failure::aborted, {}};
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec == ssl::error::stream_truncated && parser_->need_eof()) {
+          // A body delimited by the end of the connection: the peer skipped close_notify.
+          error_code eof_ec;
+          parser_->put_eof(eof_ec);
+          if (!eof_ec) ec = {};
+        }
+        std::size_t got = piece_->size() - body.size;
+        if (ec) {
+          failure f = classify(ec, failure::idle_timeout);
+          fail(f);
+          if (f == failure::idle_timeout) {
+            spdlog::debug("upstream {}: body stalled for {}", conn_->authority,
+                          ms_text(idle_timeout_));
+          } else {
+            spdlog::debug("upstream {}: body read failed: {}", conn_->authority, ec.message());
+          }
+          co_return result{f, {}};
+        }
+        if (got > 0) {
+          got += drain_buffered(body);
+          co_return result{failure::none, std::string_view(piece_->data(), got)};
+        }
+        if (parser_->is_done()) co_return result{failure::none, {}};
+      }
     } catch (const std::exception& e) {
       spdlog::error("upstream {}: unexpected error while reading the body: {}", conn_->authority,
                     e.what());
@@ -338,6 +530,8 @@ class response_impl final : public response {
       out.reserve(static_cast<std::size_t>(*len));
     }
     for (;;) {
+      // A body already complete needs no further read (nor its coroutine frame).
+      if (done_cleanly()) co_return std::pair{failure::none, std::move(out)};
       auto [f, piece] = co_await read_some();
       if (f != failure::none) co_return std::pair{f, std::move(out)};
       if (piece.empty()) co_return std::pair{failure::none, std::move(out)};
@@ -361,59 +555,10 @@ class response_impl final : public response {
     conn_->close();
   }
 
-  asio::awaitable<std::pair<failure, std::string_view>> read_piece() {
-    using result = std::pair<failure, std::string_view>;
-    if (aborted_ || (cancel_ && cancel_->cancelled())) {
-      abort();
-      co_return result{failure::aborted, {}};
-    }
-    if (error_ != failure::none) co_return result{error_, {}};
-    if (deferred_) {
-      spdlog::debug("upstream {}: body parse failed: {}", conn_->authority, deferred_.message());
-      fail(classify(deferred_, failure::idle_timeout));
-      co_return result{error_, {}};
-    }
-    if (parser_->is_done()) co_return result{failure::none, {}};
-
-    callback_guard guard(cancel_, [this] { abort(); });
-    auto& body = parser_->get().body();
-    for (;;) {
-      body.data = piece_->data();
-      body.size = piece_->size();
-      body.more = true;
-      conn_->tcp().expires_after(idle_timeout_);
-      auto [ec, n] = co_await with_stream(*conn_, [&](auto& s) {
-        return http::async_read_some(s, conn_->buffer, *parser_, use_tuple);
-      });
-      if (aborted_) co_return result{failure::aborted, {}};
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec == ssl::error::stream_truncated && parser_->need_eof()) {
-        // A body delimited by the end of the connection: the peer skipped close_notify.
-        error_code eof_ec;
-        parser_->put_eof(eof_ec);
-        if (!eof_ec) ec = {};
-      }
-      std::size_t got = piece_->size() - body.size;
-      if (ec) {
-        failure f = classify(ec, failure::idle_timeout);
-        fail(f);
-        if (f == failure::idle_timeout) {
-          spdlog::debug("upstream {}: body stalled for {}", conn_->authority,
-                        ms_text(idle_timeout_));
-        } else {
-          spdlog::debug("upstream {}: body read failed: {}", conn_->authority, ec.message());
-        }
-        co_return result{f, {}};
-      }
-      if (got > 0) {
-        got += drain_buffered(body);
-        co_return result{failure::none, std::string_view(piece_->data(), got)};
-      }
-      if (parser_->is_done()) {
-        conn_->tcp().expires_never();
-        co_return result{failure::none, {}};
-      }
-    }
+  /// True when read_some() would return the end of the body without reading.
+  bool done_cleanly() const {
+    return !aborted_ && !(cancel_ && cancel_->cancelled()) && error_ == failure::none &&
+           !deferred_ && parser_->is_done();
   }
 
   /// Parses body bytes already in the connection's buffer into the rest of the piece, without
@@ -436,7 +581,7 @@ class response_impl final : public response {
   }
 
   std::unique_ptr<connection> conn_;
-  std::unique_ptr<response_parser> parser_;
+  response_parser* parser_;  ///< the connection's
   std::weak_ptr<pool_state> pool_;
   cancel_token* cancel_;
   std::chrono::milliseconds idle_timeout_;
@@ -453,7 +598,7 @@ struct connect_result {
 };
 
 struct exchange_result {
-  std::unique_ptr<response_parser> parser;
+  response_parser* parser = nullptr;  ///< the connection's, set on success
   failure error = failure::none;
   std::string detail;
   bool retryable = false;  ///< failed before any response byte (on a reused connection: retry)
@@ -517,8 +662,14 @@ struct client::impl {
   ssl::context& tls_ctx() { return lazy_tls ? lazy_tls->get() : *tls; }
   std::optional<url> proxy;
   std::shared_ptr<pool_state> pool;
+  /// The connections' timeouts (kept alive by every connection, which may outlive the client).
+  std::shared_ptr<net::deadline_sweeper> sweeper =
+      opts.sweeper ? opts.sweeper : std::make_shared<net::deadline_sweeper>(ex);
 
-  static std::string user_agent() { return std::string("aiclient-server/") + AICLIENT_VERSION; }
+  static const std::string& user_agent() {
+    static const std::string ua = std::string("aiclient-server/") + AICLIENT_VERSION;
+    return ua;
+  }
 
   /// Serializes the request head (the body goes out as it is, in the same write); nullopt
   /// (with `error`) for an unsendable request.
@@ -534,13 +685,13 @@ struct client::impl {
     h.append(req.method);
     h.push_back(' ');
     if (absolute_form) {
-      h.append("http://");
-      h.append(req.target.authority());
+      h.append("http://"sv);
+      append_authority(h, req.target);
     }
     h.append(req.target.path);
-    h.append(" HTTP/1.1\r\nHost: ");
-    h.append(host_header(req.target));
-    h.append("\r\n");
+    h.append(" HTTP/1.1\r\nHost: "sv);
+    append_host_header(h, req.target);
+    h.append("\r\n"sv);
     bool has_user_agent = false;
     for (const auto& [name, value] : req.headers) {
       if (util::iequals(name, "host") || util::iequals(name, "content-length") ||
@@ -554,14 +705,14 @@ struct client::impl {
       }
       if (util::iequals(name, "user-agent")) has_user_agent = true;
       h.append(name);
-      h.append(": ");
+      h.append(": "sv);
       h.append(value);
-      h.append("\r\n");
+      h.append("\r\n"sv);
     }
     if (!has_user_agent) {
-      h.append("User-Agent: ");
+      h.append("User-Agent: "sv);
       h.append(user_agent());
-      h.append("\r\n");
+      h.append("\r\n"sv);
     }
     // As Beast's prepare_payload did: a length whenever there is a body or the method
     // expects one.
@@ -569,62 +720,76 @@ struct client::impl {
     w.borrowed_body = req.borrowed_body;
     const std::size_t length = w.body().size();
     if (length > 0 || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-      h.append("Content-Length: ");
-      h.append(std::to_string(length));
-      h.append("\r\n");
+      h.append("Content-Length: "sv);
+      char digits[24];
+      const auto end = std::to_chars(digits, digits + sizeof digits, length).ptr;
+      h.append(digits, static_cast<std::size_t>(end - digits));
+      h.append("\r\n"sv);
     }
-    h.append("\r\n");
+    h.append("\r\n"sv);
     return w;
   }
 
   asio::awaitable<send_result> send(request req, cancel_token* cancel) {
-    if (req.target.scheme != "http" && req.target.scheme != "https") {
-      co_return send_result{nullptr, failure::connect, "unsupported URL scheme"};
-    }
-    if (req.target.host.empty() || req.target.port == 0) {
-      co_return send_result{nullptr, failure::connect, "URL without host or port"};
-    }
-    if (cancel && cancel->cancelled()) {
-      co_return send_result{nullptr, failure::aborted, "aborted before sending"};
-    }
-    bool via_proxy =
-        proxy.has_value() && (opts.proxy_loopback || !is_loopback_host(req.target.host));
-    std::string key = req.target.scheme + "://" + req.target.authority();
-    if (via_proxy) key += " via " + proxy->authority();
+    // One coroutine: the exception guard wraps the body itself.
+    try {
+      if (req.target.scheme != "http" && req.target.scheme != "https") {
+        co_return send_result{nullptr, failure::connect, "unsupported URL scheme"};
+      }
+      if (req.target.host.empty() || req.target.port == 0) {
+        co_return send_result{nullptr, failure::connect, "URL without host or port"};
+      }
+      if (cancel && cancel->cancelled()) {
+        co_return send_result{nullptr, failure::aborted, "aborted before sending"};
+      }
+      bool via_proxy =
+          proxy.has_value() && (opts.proxy_loopback || !is_loopback_host(req.target.host));
+      // The pool key: "scheme://host:port" (one allocation, no temporaries).
+      std::string key;
+      key.reserve(req.target.scheme.size() + req.target.host.size() + 16);
+      key.append(req.target.scheme);
+      key.append("://"sv);
+      append_authority(key, req.target);
+      if (via_proxy) key += " via " + proxy->authority();
 
-    std::string build_error;
-    auto msg = build(req, via_proxy && !req.target.tls(), build_error);
-    if (!msg) co_return send_result{nullptr, failure::protocol, build_error};
+      std::string build_error;
+      auto msg = build(req, via_proxy && !req.target.tls(), build_error);
+      if (!msg) co_return send_result{nullptr, failure::protocol, build_error};
 
-    const bool head = msg->is_head;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      std::unique_ptr<connection> conn;
-      if (attempt == 0) conn = pool->take(key);
-      bool reused = conn != nullptr;
-      if (!conn) {
-        auto cr = co_await connect(req.target, via_proxy, key, cancel);
-        if (cr.error != failure::none) {
-          spdlog::debug("upstream {}: {}", req.target.authority(), cr.detail);
-          co_return send_result{nullptr, cr.error, std::move(cr.detail)};
+      const bool head = msg->is_head;
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        std::unique_ptr<connection> conn;
+        if (attempt == 0) conn = pool->take(key);
+        bool reused = conn != nullptr;
+        if (!conn) {
+          auto cr = co_await connect(req.target, via_proxy, key, cancel);
+          if (cr.error != failure::none) {
+            spdlog::debug("upstream {}: {}", req.target.authority(), cr.detail);
+            co_return send_result{nullptr, cr.error, std::move(cr.detail)};
+          }
+          conn = std::move(cr.conn);
         }
-        conn = std::move(cr.conn);
+        auto er = co_await exchange(*conn, *msg, head, cancel);
+        if (er.error == failure::none) {
+          co_return send_result{std::make_unique<response_impl>(std::move(conn), er.parser, pool,
+                                                                cancel, opts.idle_timeout),
+                                failure::none,
+                                {}};
+        }
+        conn->close();
+        if (reused && er.retryable) {
+          spdlog::debug("upstream {}: reused connection failed ({}), retrying on a new one",
+                        req.target.authority(), er.detail);
+          continue;
+        }
+        co_return send_result{nullptr, er.error, std::move(er.detail)};
       }
-      auto er = co_await exchange(*conn, *msg, head, cancel);
-      if (er.error == failure::none) {
-        co_return send_result{std::make_unique<response_impl>(std::move(conn), std::move(er.parser),
-                                                              pool, cancel, opts.idle_timeout),
-                              failure::none,
-                              {}};
-      }
-      conn->close();
-      if (reused && er.retryable) {
-        spdlog::debug("upstream {}: reused connection failed ({}), retrying on a new one",
-                      req.target.authority(), er.detail);
-        continue;
-      }
-      co_return send_result{nullptr, er.error, std::move(er.detail)};
+      co_return send_result{nullptr, failure::closed, "unreachable"};
+    } catch (const std::exception& e) {
+      spdlog::error("upstream: unexpected error in send: {}", e.what());
+      co_return send_result{nullptr, failure::protocol,
+                            std::string("unexpected error: ") + e.what()};
     }
-    co_return send_result{nullptr, failure::closed, "unreachable"};
   }
 
   /// Resolve, TCP connect, proxy CONNECT and TLS handshake, all within connect_timeout.
@@ -634,10 +799,9 @@ struct client::impl {
     const std::string where =
         via_proxy ? target.authority() + " via proxy " + proxy->authority() : target.authority();
     auto deadline = clock_type::now() + opts.connect_timeout;
-    auto conn = std::make_unique<connection>();
+    auto conn = std::make_unique<connection>(ex, sweeper);
     conn->key = key;
     conn->authority = target.authority();
-    conn->plain.emplace(ex);
     conn->buffer.reserve(read_reserve);
     auto watch = std::make_shared<resolve_watch>(ex);
     bool aborted = false;
@@ -674,8 +838,10 @@ struct client::impl {
     }
 
     // TCP connect.
-    conn->plain->expires_at(deadline);
-    auto [cec, ep] = co_await conn->plain->async_connect(endpoints, use_tuple);
+    // One deadline for the TCP connect, the proxy CONNECT and the TLS handshake.
+    conn->deadline.expires_at(deadline);
+    auto [raw_cec, ep] = co_await asio::async_connect(*conn->plain, endpoints, use_tuple);
+    const error_code cec = conn->timed(raw_cec);
     if (aborted) co_return abort_result();
     if (cec == beast::error::timeout) co_return timeout_result("connect to");
     if (cec) {
@@ -683,14 +849,15 @@ struct client::impl {
       co_return connect_result{nullptr, failure::connect, what + ": " + cec.message()};
     }
     error_code opt_ec;
-    conn->plain->socket().set_option(tcp::no_delay(true), opt_ec);
+    conn->plain->set_option(tcp::no_delay(true), opt_ec);
 
     // Tunnel through the proxy.
     if (via_proxy && target.tls()) {
       http::request<http::empty_body> creq{http::verb::connect, target.authority(), 11};
       creq.set(http::field::host, target.authority());
       creq.set(http::field::user_agent, user_agent());
-      auto [wec, wn] = co_await http::async_write(*conn->plain, creq, use_tuple);
+      auto [raw_wec, wn] = co_await http::async_write(*conn->plain, creq, use_tuple);
+      const error_code wec = conn->timed(raw_wec);
       if (aborted) co_return abort_result();
       if (wec == beast::error::timeout) co_return timeout_result("proxy CONNECT to");
       if (wec) {
@@ -700,7 +867,9 @@ struct client::impl {
       http::response_parser<http::empty_body> cp;
       cp.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
       cp.skip(true);
-      auto [hec, hn] = co_await http::async_read_header(*conn->plain, conn->buffer, cp, use_tuple);
+      auto [raw_hec, hn] =
+          co_await http::async_read_header(*conn->plain, conn->buffer, cp, use_tuple);
+      const error_code hec = conn->timed(raw_hec);
       if (aborted) co_return abort_result();
       if (hec == beast::error::timeout) co_return timeout_result("proxy CONNECT to");
       if (hec) {
@@ -737,8 +906,8 @@ struct client::impl {
       error_code vec;
       conn->tls->set_verify_mode(ssl::verify_peer, vec);
       conn->tls->set_verify_callback(ssl::host_name_verification(target.host), vec);
-      conn->tls->next_layer().expires_at(deadline);
-      auto [tec] = co_await conn->tls->async_handshake(ssl::stream_base::client, use_tuple);
+      auto [raw_tec] = co_await conn->tls->async_handshake(ssl::stream_base::client, use_tuple);
+      const error_code tec = conn->timed(raw_tec);
       if (aborted) co_return abort_result();
       if (tec == beast::error::timeout) co_return timeout_result("TLS handshake with");
       if (tec) {
@@ -751,7 +920,7 @@ struct client::impl {
         co_return connect_result{nullptr, failure::tls, "TLS handshake with " + where + ": " + why};
       }
     }
-    conn->tcp().expires_never();
+    conn->deadline.expires_never();
     co_return connect_result{std::move(conn), failure::none, {}};
   }
 
@@ -768,12 +937,13 @@ struct client::impl {
                              false};
     };
 
-    c.tcp().expires_after(opts.first_byte_timeout);
+    c.deadline.expires_after(opts.first_byte_timeout);
     const std::string_view body = msg.body();
     const std::array<asio::const_buffer, 2> out{asio::buffer(msg.head),
                                                 asio::buffer(body.data(), body.size())};
-    auto [wec, wn] =
+    auto [raw_wec, wn] =
         co_await with_stream(c, [&](auto& s) { return asio::async_write(s, out, use_tuple); });
+    const error_code wec = c.settle(raw_wec);
     if (aborted) co_return abort_result();
     if (wec) {
       failure f = wec == beast::error::timeout ? failure::first_byte_timeout : failure::closed;
@@ -782,15 +952,19 @@ struct client::impl {
                                 f == failure::closed};
     }
 
-    c.tcp().expires_after(opts.first_byte_timeout);
+    // One deadline for the response header, interim responses included.
+    const auto header_deadline = clock_type::now() + opts.first_byte_timeout;
     for (int interim = 0;; ++interim) {
-      auto parser = std::make_unique<response_parser>();
+      // A new parser per message, in the connection's storage (no allocation).
+      response_parser* parser = &c.parser.emplace(c.head, c.fields);
       parser->header_limit(static_cast<std::uint32_t>(
           std::min<std::size_t>(opts.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
       parser->body_limit(boost::none);
       if (head) parser->skip(true);
-      auto [rec, rn] = co_await with_stream(
+      c.deadline.expires_at(header_deadline);
+      auto [raw_rec, rn] = co_await with_stream(
           c, [&](auto& s) { return http::async_read_header(s, c.buffer, *parser, use_tuple); });
+      const error_code rec = c.settle(raw_rec);
       if (aborted) co_return abort_result();
       if (rec) {
         failure f = classify(rec, failure::first_byte_timeout);
@@ -803,7 +977,7 @@ struct client::impl {
             interim == 0 && !parser->got_some() && c.buffer.size() == 0 && is_disconnect(rec);
         co_return exchange_result{nullptr, f, std::move(detail), nothing_received};
       }
-      unsigned st = parser->get().result_int();
+      unsigned st = parser->status();
       if (st >= 100 && st < 200 && st != 101) {
         if (interim + 1 >= max_interim_responses) {
           co_return exchange_result{nullptr, failure::protocol,
@@ -811,7 +985,7 @@ struct client::impl {
         }
         continue;
       }
-      co_return exchange_result{std::move(parser), failure::none, {}, false};
+      co_return exchange_result{parser, failure::none, {}, false};
     }
   }
 };
@@ -827,12 +1001,8 @@ client::~client() {
 }
 
 asio::awaitable<send_result> client::send(request req, cancel_token* cancel) {
-  try {
-    co_return co_await impl_->send(std::move(req), cancel);
-  } catch (const std::exception& e) {
-    spdlog::error("upstream: unexpected error in send: {}", e.what());
-    co_return send_result{nullptr, failure::protocol, std::string("unexpected error: ") + e.what()};
-  }
+  // Not a coroutine itself: the request moves straight into impl::send's frame.
+  return impl_->send(std::move(req), cancel);
 }
 
 std::size_t client::idle_connections() const noexcept {

@@ -83,6 +83,108 @@ TEST(limits, an_idle_connection_without_a_request_is_closed_silently) {
   EXPECT_EQ(srv.get().open_connections(), 0);
 }
 
+// Timeouts are enforced by a per-worker deadline sweep (granularity: deadline_sweeper::slack,
+// 10 ms): each must fire after its configured time, not before, and not much later.
+constexpr auto timeout_slop = 1500ms;  // CI machines are busy; the sweep itself adds ~10 ms
+
+TEST(limits, an_idle_keep_alive_connection_is_closed_after_keep_alive_timeout) {
+  auto s = test_settings();
+  s.keep_alive_timeout_ms = 300;
+  s.header_timeout_ms = 10000;
+  running_server srv(s, {});
+  asio::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+  asio::write(sock, asio::buffer(std::string("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")));
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string answer = read_until_close(sock, 5s);
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  EXPECT_EQ(answer.find("connection: close"), std::string::npos) << answer;  // kept alive
+  EXPECT_GE(elapsed, 290ms);  // not before KEEP_ALIVE_TIMEOUT_MS
+  EXPECT_LT(elapsed, 300ms + timeout_slop);
+  for (int i = 0; i < 100 && srv.get().open_connections() > 0; ++i)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(srv.get().open_connections(), 0);
+}
+
+TEST(limits, a_keep_alive_connection_in_use_is_not_closed_by_an_earlier_timeout) {
+  // Each request re-arms the deadline: 4 requests 150 ms apart outlive one 300 ms timeout.
+  auto s = test_settings();
+  s.keep_alive_timeout_ms = 300;
+  running_server srv(s, {});
+  asio::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+  for (int i = 0; i < 4; ++i) {
+    asio::write(sock, asio::buffer(std::string("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")));
+    std::string got;
+    char buf[4096];
+    while (got.find("\r\n\r\n") == std::string::npos || got.find("}") == std::string::npos) {
+      boost::system::error_code ec;
+      const auto n = sock.read_some(asio::buffer(buf), ec);
+      ASSERT_FALSE(ec) << "request " << i << ": " << ec.message();
+      got.append(buf, n);
+    }
+    EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+    std::this_thread::sleep_for(150ms);
+  }
+}
+
+TEST(limits, a_stalled_request_body_is_cut_off_after_body_timeout) {
+  auto s = test_settings();
+  s.body_timeout_ms = 300;
+  running_server srv(s, {});
+  asio::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+  asio::write(sock, asio::buffer(std::string("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                                             "Content-Type: application/json\r\n"
+                                             "Content-Length: 100\r\n\r\n{\"model\":")));
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string answer = read_until_close(sock, 5s);
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(answer, "");  // the connection just ends
+  EXPECT_GE(elapsed, 290ms);
+  EXPECT_LT(elapsed, 300ms + timeout_slop);
+  for (int i = 0; i < 100 && srv.get().open_connections() > 0; ++i)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(srv.get().open_connections(), 0);
+}
+
+TEST(limits, a_client_that_stops_reading_is_cut_off_after_write_timeout) {
+  // 32 MB from the upstream, a client with a tiny receive buffer that reads nothing: the
+  // gateway's write stalls and WRITE_TIMEOUT_MS closes the connection.
+  fake_upstream up;
+  up.push(json_answer("{\"x\":\"" + std::string(32 * 1024 * 1024, 'a') + "\"}"));
+  auto s = test_settings("openai-custom");
+  s.write_timeout_ms = 300;
+  running_server srv(s, one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  asio::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.open(tcp::v4());
+  sock.set_option(asio::socket_base::receive_buffer_size(4096));
+  sock.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+  const std::string body = R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]})";
+  asio::write(sock, asio::buffer("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Type: application/json\r\nContent-Length: " +
+                                 std::to_string(body.size()) + "\r\n\r\n" + body));
+  // The server closes its side while we read nothing.
+  for (int i = 0; i < 500 && srv.get().open_connections() < 1; ++i)
+    std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(srv.get().open_connections(), 1);
+  bool closed = false;
+  for (int i = 0; i < 1000 && !closed; ++i) {
+    closed = srv.get().open_connections() == 0;
+    if (!closed) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(closed) << "the stalled connection is still open after 10 s";
+  // What arrives is cut short: less than the 32 MB body.
+  const std::string answer = read_until_close(sock, 10s);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer.substr(0, 200);
+  EXPECT_LT(answer.size(), 32u * 1024 * 1024);
+}
+
 TEST(limits, oversized_header_is_431) {
   auto s = test_settings();
   s.max_header_bytes = 1024;

@@ -56,6 +56,34 @@ TEST_P(passthrough, openai_non_stream_is_byte_faithful_and_uses_instance_key) {
   EXPECT_FALSE(r.headers["x-request-id"].empty());
 }
 
+TEST(passthrough_headers, only_the_relayable_upstream_headers_reach_the_client) {
+  fake_upstream up;
+  auto a = json_answer(R"({"id":"chatcmpl-1","object":"chat.completion","choices":[]})");
+  a.headers.emplace_back("X-RateLimit-Remaining-Requests", "99");
+  a.headers.emplace_back("OpenAI-Processing-MS", "12");
+  a.headers.emplace_back("Request-Id", "req-7");
+  a.headers.emplace_back("Retry-After", "3");
+  a.headers.emplace_back("Anthropic-Ratelimit-Tokens-Limit", "5000");
+  a.headers.emplace_back("Set-Cookie", "upstream=secret");
+  a.headers.emplace_back("X-Other", "no");
+  a.headers.emplace_back("Openai-Organization", "org-secret");
+  up.push(a);
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  auto r = http_request(srv.port(), "POST", "/v1/chat/completions", {}, openai_body);
+  ASSERT_EQ(r.status, 200) << r.body << r.error;
+  EXPECT_EQ(r.headers["x-ratelimit-remaining-requests"], "99");
+  EXPECT_EQ(r.headers["openai-processing-ms"], "12");
+  EXPECT_EQ(r.headers["request-id"], "req-7");
+  EXPECT_EQ(r.headers["retry-after"], "3");
+  EXPECT_EQ(r.headers["anthropic-ratelimit-tokens-limit"], "5000");
+  EXPECT_EQ(r.headers["content-type"], "application/json");
+  EXPECT_EQ(r.headers.count("set-cookie"), 0u);
+  EXPECT_EQ(r.headers.count("x-other"), 0u);
+  EXPECT_EQ(r.headers.count("openai-organization"), 0u);
+  EXPECT_EQ(r.headers["server"], "aiclient-server");
+}
+
 TEST_P(passthrough, claude_non_stream_forwards_protocol_headers_and_query) {
   fake_upstream up(GetParam());
   const std::string answer = R"({"id":"msg_1","type":"message","content":[]})";

@@ -25,7 +25,7 @@ struct passthrough_input {
   operation op = operation::generate;
   std::string_view query;  ///< client query string without '?', passed on (minus "key=")
   /// Client headers (lower-case names); only protocol headers are passed on, never credentials.
-  const std::vector<upstream::header>* client_headers = nullptr;
+  const std::vector<std::pair<std::string_view, std::string_view>>* client_headers = nullptr;
   std::string body;  ///< body to send (already edited)
   /// Sent when `body` is empty; the caller keeps it alive until the request is sent.
   std::string_view borrowed_body;

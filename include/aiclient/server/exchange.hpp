@@ -14,15 +14,18 @@ namespace aiclient::server {
 
 /// A header name (lower-case) and value.
 using header = std::pair<std::string, std::string>;
+/// A request header: lower-case name and value, views into the session's buffer that stay
+/// valid while the request is handled.
+using request_header = std::pair<std::string_view, std::string_view>;
 
 /// A fully read client request.
 struct incoming_request {
   std::string id;  ///< request id (also sent back as x-request-id)
   std::string method;
-  std::string target;           ///< as received: path and query
-  std::string_view path;        ///< view into target
-  std::string_view query;       ///< view into target, without '?'
-  std::vector<header> headers;  ///< lower-case names, in order
+  std::string target;                   ///< as received: path and query
+  std::string_view path;                ///< view into target
+  std::string_view query;               ///< view into target, without '?'
+  std::vector<request_header> headers;  ///< lower-case names, in order
   std::string body;
   /// First value of a header (`name` lower-case), empty when absent.
   std::string_view header_value(std::string_view name) const {

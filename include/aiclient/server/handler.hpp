@@ -35,11 +35,11 @@ struct handler_env {
 
 /// Facts for the access log line of one request.
 struct access_record {
-  std::string route;     ///< endpoint name
-  std::string provider;  ///< provider type ("" when not reached)
-  std::string instance;  ///< uuid of the instance that answered last ("" when none)
-  int status = 0;        ///< status sent to the client
-  int attempts = 0;      ///< upstream attempts made
+  std::string_view route;  ///< endpoint name (a static string)
+  std::string provider;    ///< provider type ("" when not reached)
+  std::string instance;    ///< uuid of the instance that answered last ("" when none)
+  int status = 0;          ///< status sent to the client
+  int attempts = 0;        ///< upstream attempts made
   std::chrono::microseconds upstream_latency{-1};  ///< send -> upstream header (last attempt)
   std::string error;                               ///< short reason of a failure (no secrets)
 };

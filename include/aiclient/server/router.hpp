@@ -43,7 +43,7 @@ route match_route(std::string_view method, std::string_view path, bool anthropic
 
 /// True when `headers` (lower-case names) or `query` carry `key`: "authorization: Bearer K",
 /// "x-api-key: K", "x-goog-api-key: K" or "?key=K". Compared in constant time.
-bool client_authorized(const std::vector<std::pair<std::string, std::string>>& headers,
+bool client_authorized(const std::vector<std::pair<std::string_view, std::string_view>>& headers,
                        std::string_view query, std::string_view key);
 
 }  // namespace aiclient::server

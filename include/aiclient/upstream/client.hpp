@@ -20,6 +20,10 @@ namespace boost::asio::ssl {
 class context;
 }
 
+namespace aiclient::net {
+class deadline_sweeper;
+}
+
 namespace aiclient::upstream {
 
 /// Lets the owner of an exchange abort it from the same executor, for example when the
@@ -76,6 +80,9 @@ struct options {
   /// Send loopback targets through the proxy too (default: they bypass it). For tests,
   /// whose fake upstreams all listen on 127.0.0.1.
   bool proxy_loopback = false;
+  /// The timeouts' sweeper of the client's thread (the server shares its workers' with the
+  /// sessions); null: the client makes its own.
+  std::shared_ptr<net::deadline_sweeper> sweeper;
 };
 
 /// Why an exchange failed. `none` means success.
