@@ -43,6 +43,20 @@ scratch_cache& cache() {
 
 }  // namespace
 
+const char* json_scratch::padded(std::string_view body, std::size_t& allocated) {
+  if (allocated >= body.size() + simdjson::SIMDJSON_PADDING) return body.data();  // no copy
+  const std::size_t need = body.size() + simdjson::SIMDJSON_PADDING;
+  if (cap < need) {
+    const std::size_t grown = std::max(need, cap * 2);
+    buf = std::make_unique_for_overwrite<char[]>(grown);
+    cap = grown;
+  }
+  if (!body.empty()) std::memcpy(buf.get(), body.data(), body.size());
+  std::memset(buf.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
+  allocated = cap;
+  return buf.get();
+}
+
 std::unique_ptr<json_scratch> borrow_scratch() {
   scratch_cache& c = cache();
   if (c.alive && !c.free.empty()) {
@@ -852,20 +866,7 @@ bool reader::open(std::string_view body, od::object& root, std::size_t allocated
     s.doc.rewind();
   } else {
     st.parsed = false;
-    if (allocated >= body.size() + simdjson::SIMDJSON_PADDING) {
-      st.base = body.data();  // the caller's buffer has the padding: no copy
-    } else {
-      const std::size_t need = body.size() + simdjson::SIMDJSON_PADDING;
-      if (s.cap < need) {
-        const std::size_t cap = std::max(need, s.cap * 2);
-        s.buf = std::make_unique_for_overwrite<char[]>(cap);
-        s.cap = cap;
-      }
-      if (!body.empty()) std::memcpy(s.buf.get(), body.data(), body.size());
-      std::memset(s.buf.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
-      st.base = s.buf.get();
-      allocated = s.cap;
-    }
+    st.base = s.padded(body, allocated);
     st.size = body.size();
     if (const error_code e =
             s.parser.iterate(simdjson::padded_string_view(st.base, body.size(), allocated))

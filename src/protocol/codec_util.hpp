@@ -27,6 +27,10 @@ struct json_scratch {
   std::size_t cap = 0;                ///< capacity of buf
   std::vector<std::uint64_t> quotes;  ///< quote index of the body (codec::index_body)
   od::document doc;                   ///< the document being read (iterates `parser`)
+
+  /// Where the parser reads `body`: in place when `allocated` bytes at body.data() leave room
+  /// for simdjson's padding, else a padded copy in `buf` (and `allocated` becomes its size).
+  const char* padded(std::string_view body, std::size_t& allocated);
 };
 
 /// Borrows a scratch from the thread's small cache (or makes one).

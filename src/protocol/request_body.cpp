@@ -22,11 +22,7 @@ using simdjson::error_code;
 // Per-thread simdjson state: the on-demand parser (its index and string buffers grow to the
 // largest body seen) and a padded copy of the body (simdjson reads up to SIMDJSON_PADDING bytes
 // past the end). Both are reused across calls so a typical request allocates nothing here.
-struct inspect_scratch {
-  od::parser parser;
-  std::unique_ptr<char[]> buf;
-  std::size_t cap = 0;
-};
+using inspect_scratch = json_scratch;
 
 // Bodies up to this size keep their buffers for the next call; larger ones give them back, so
 // one huge request does not pin ~7x its size of memory per thread.
@@ -44,21 +40,8 @@ inspect_scratch& scratch() {
 class padded_input {
  public:
   padded_input(std::string_view body, std::size_t allocated) : s_(scratch()), size_(body.size()) {
-    if (allocated >= body.size() + simdjson::SIMDJSON_PADDING) {
-      base_ = body.data();
-      cap_ = allocated;
-      return;
-    }
-    const std::size_t need = body.size() + simdjson::SIMDJSON_PADDING;
-    if (s_.cap < need) {
-      const std::size_t cap = std::max(need, s_.cap * 2);
-      s_.buf = std::make_unique_for_overwrite<char[]>(cap);
-      s_.cap = cap;
-    }
-    if (!body.empty()) std::memcpy(s_.buf.get(), body.data(), body.size());
-    std::memset(s_.buf.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
-    base_ = s_.buf.get();
-    cap_ = s_.cap;
+    base_ = s_.padded(body, allocated);
+    cap_ = allocated;
   }
   ~padded_input() {
     if (s_.cap > keep_capacity + simdjson::SIMDJSON_PADDING) {
@@ -548,20 +531,7 @@ inspect_result inspect_body(wire_protocol /*p*/, std::string_view body, std::siz
   st.ready = false;
   if (!st.scratch) st.scratch = borrow_scratch();
   json_scratch& s = *st.scratch;
-  if (allocated >= body.size() + simdjson::SIMDJSON_PADDING) {
-    st.base = body.data();  // parsed in place
-  } else {
-    const std::size_t need = body.size() + simdjson::SIMDJSON_PADDING;
-    if (s.cap < need) {
-      const std::size_t cap = std::max(need, s.cap * 2);
-      s.buf = std::make_unique_for_overwrite<char[]>(cap);
-      s.cap = cap;
-    }
-    if (!body.empty()) std::memcpy(s.buf.get(), body.data(), body.size());
-    std::memset(s.buf.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
-    st.base = s.buf.get();
-    allocated = s.cap;
-  }
+  st.base = s.padded(body, allocated);  // in place when the caller left the padding
   st.body = body.data();
   st.size = body.size();
   inspect_result result;
