@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <functional>
 #include <stdexcept>
+#include <thread>
 
 #include "support/fake_upstream.hpp"
 #include "test_servers.hpp"
@@ -843,6 +844,45 @@ TEST_F(upstream_client, the_system_ca_store_is_loaded_by_the_first_tls_connectio
   if (std::filesystem::file_size(X509_get_default_cert_file(), ec) > 0 && !ec) {
     EXPECT_GT(count(), 0);
   }
+}
+
+TEST_F(upstream_client, a_connection_idle_for_a_second_is_probed_and_not_written_to_once_dead) {
+  // The server ends every connection (FIN) right after its answer but keeps reading, so a
+  // request written to a pooled connection it already ended shows up as late bytes.
+  raw_server server("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", /*half_close=*/true);
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/v1/x";
+  const auto eventually = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 200 && !done(); ++i) std::this_thread::sleep_for(10ms);
+    return done();
+  };
+  run([&]() -> asio::awaitable<void> {
+    auto c = make_client();
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    const auto ask = [&]() -> asio::awaitable<std::string> {
+      auto r = co_await c->send(make_request("POST", url, "{}"));
+      EXPECT_EQ(r.error, failure::none) << r.detail;
+      if (!r.resp) co_return std::string();
+      auto [f, body] = co_await r.resp->read_all(100);
+      co_return body;
+    };
+    EXPECT_EQ(co_await ask(), "ok");
+    EXPECT_EQ(c->idle_connections(), 1u);  // kept: the answer was complete
+    // Reused within the second: taken as it is, the request is written to the ended
+    // connection, fails before any answer byte, and is retried on a new one.
+    timer.expires_after(100ms);
+    co_await timer.async_wait(asio::use_awaitable);
+    EXPECT_EQ(co_await ask(), "ok");
+    EXPECT_TRUE(eventually([&] { return server.late_bytes() > 0; }));
+    EXPECT_EQ(server.connections(), 2);
+    // Idle for more than a second: probed, found closed, and replaced without a write.
+    const std::size_t late = server.late_bytes();
+    timer.expires_after(1100ms);
+    co_await timer.async_wait(asio::use_awaitable);
+    EXPECT_EQ(co_await ask(), "ok");
+    EXPECT_EQ(server.connections(), 3);
+    std::this_thread::sleep_for(100ms);  // a late write would have arrived by now
+    EXPECT_EQ(server.late_bytes(), late);
+  });
 }
 
 TEST_F(upstream_client, a_lazy_tls_context_is_built_by_the_first_tls_connection_only) {

@@ -1,5 +1,6 @@
 #include "test_servers.hpp"
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -186,11 +187,15 @@ void test_proxy::refuse_host(const std::string& host) {
 
 struct raw_server::impl : server_base {
   std::string reply;
+  bool half_close = false;
+  std::atomic<int> accepted{0};
+  std::atomic<std::size_t> late{0};
 
   asio::awaitable<void> accept_loop() {
     for (;;) {
       auto [ec, sock] = co_await acceptor.async_accept(use_tuple);
       if (ec) co_return;
+      ++accepted;
       asio::co_spawn(ioc, session(std::move(sock)), asio::detached);
     }
   }
@@ -210,12 +215,22 @@ struct raw_server::impl : server_base {
     co_await asio::async_write(sock, asio::buffer(reply), use_tuple);
     error_code ignored;
     sock.shutdown(tcp::socket::shutdown_send, ignored);
+    if (half_close) {
+      // What read_until took past the head is this request's own body (written with the head).
+      char buf[4096];
+      for (;;) {
+        auto [rec, got] = co_await sock.async_read_some(asio::buffer(buf), use_tuple);
+        if (rec) break;
+        late += got;
+      }
+    }
     sock.close(ignored);
   }
 };
 
-raw_server::raw_server(std::string reply) : impl_(std::make_unique<impl>()) {
+raw_server::raw_server(std::string reply, bool half_close) : impl_(std::make_unique<impl>()) {
   impl_->reply = std::move(reply);
+  impl_->half_close = half_close;
   asio::co_spawn(impl_->ioc, impl_->accept_loop(), asio::detached);
   impl_->start();
 }
@@ -226,6 +241,14 @@ raw_server::~raw_server() {
 
 std::uint16_t raw_server::port() const {
   return impl_->port;
+}
+
+int raw_server::connections() const {
+  return impl_->accepted.load();
+}
+
+std::size_t raw_server::late_bytes() const {
+  return impl_->late.load();
 }
 
 }  // namespace aiclient::upstream::test

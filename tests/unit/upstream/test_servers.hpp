@@ -1,5 +1,6 @@
 #pragma once
 // Small servers for the upstream client tests: an HTTP proxy and a raw-bytes server.
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,16 +37,22 @@ class test_proxy {
 
 /// A server on 127.0.0.1, port 0, on its own thread, that answers every connection by
 /// reading a request head, writing `reply` verbatim and closing. An empty `reply` means
-/// silence: it reads until the peer closes.
+/// silence: it reads until the peer closes. With `half_close`, it ends its side after the
+/// reply (FIN) but keeps reading until the peer closes, counting the bytes that still arrive.
 class raw_server {
  public:
-  explicit raw_server(std::string reply);
+  explicit raw_server(std::string reply, bool half_close = false);
   ~raw_server();
   raw_server(const raw_server&) = delete;
   raw_server& operator=(const raw_server&) = delete;
 
   /// Listening port.
   std::uint16_t port() const;
+  /// Connections accepted so far.
+  int connections() const;
+  /// half_close: bytes received on connections after their reply (a request written to a
+  /// connection the server had already ended).
+  std::size_t late_bytes() const;
 
  private:
   struct impl;
