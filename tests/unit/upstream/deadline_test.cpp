@@ -36,7 +36,7 @@ TEST(deadline, fires_after_its_time_and_within_the_slack) {
   ASSERT_EQ(p.calls, 1);
   EXPECT_TRUE(d.expired());
   EXPECT_GE(p.at - t0, 100ms);
-  EXPECT_LT(p.at - t0, 100ms + deadline_sweeper::slack + 200ms);  // a busy machine's delay
+  EXPECT_LT(p.at - t0, 100ms + deadline_sweeper::slack + 900ms);  // a busy machine's delay
   EXPECT_FALSE(sweeper->ticking());  // nothing armed any more: the timer stops
 }
 
@@ -115,10 +115,10 @@ TEST(deadline, an_earlier_deadline_moves_the_timer_forward) {
   const auto t0 = clock_type::now();
   a.expires_after(10s);
   b.expires_after(50ms);
-  ioc.run_for(500ms);
+  ioc.run_for(2s);  // long before `a`'s 10 s, with room for a busy machine
   EXPECT_EQ(slow.calls, 0);
   ASSERT_EQ(fast.calls, 1);
-  EXPECT_LT(fast.at - t0, 50ms + deadline_sweeper::slack + 200ms);
+  EXPECT_LT(fast.at - t0, 50ms + deadline_sweeper::slack + 900ms);
   EXPECT_TRUE(sweeper->ticking());  // `a` is still armed
 }
 
