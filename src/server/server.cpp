@@ -263,6 +263,20 @@ class session final : public client_channel {
   void append_head(std::string& out, int status, const std::vector<header>& headers,
                    std::string_view framing);
   awaitable<bool> write_out(std::string_view extra);
+  /// Starts writing out_ then `extra` under the write timeout (no coroutine of its own: the
+  /// caller awaits the write), and settles it: out_ cleared, write_failed_ set on an error.
+  auto write_head(std::string_view extra) {
+    deadline_.expires_after(milliseconds(s_.settings.write_timeout_ms));
+    const std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
+                                                 asio::buffer(extra.data(), extra.size())};
+    return asio::async_write(sock_, bufs, use_tuple);
+  }
+  bool written(beast::error_code wec) {
+    const auto ec = settle(wec);
+    out_.clear();
+    if (ec) write_failed_ = true;
+    return !ec;
+  }
   /// The deadline's expiry: closes the socket (the pending operation fails), as
   /// beast::tcp_stream does on a timeout.
   static void expire(void* self) { static_cast<session*>(self)->close_now(); }
@@ -337,14 +351,8 @@ void session::append_head(std::string& out, int status, const std::vector<header
 }
 
 awaitable<bool> session::write_out(std::string_view extra) {
-  deadline_.expires_after(milliseconds(s_.settings.write_timeout_ms));
-  const std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
-                                               asio::buffer(extra.data(), extra.size())};
-  auto [wec, n] = co_await asio::async_write(sock_, bufs, use_tuple);
-  const auto ec = settle(wec);
-  out_.clear();
-  if (ec) write_failed_ = true;
-  co_return !ec;
+  auto [wec, n] = co_await write_head(extra);
+  co_return written(wec);
 }
 
 awaitable<bool> session::send_response(int status, std::vector<header> headers, std::string body) {
@@ -366,14 +374,8 @@ awaitable<bool> session::send_response(int status, std::vector<header> headers, 
     out_.append(body);
     extra = {};
   }
-  deadline_.expires_after(milliseconds(s_.settings.write_timeout_ms));
-  const std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
-                                               asio::buffer(extra.data(), extra.size())};
-  auto [wec, n] = co_await asio::async_write(sock_, bufs, use_tuple);
-  const auto ec = settle(wec);
-  out_.clear();
-  if (ec) write_failed_ = true;
-  co_return !ec;
+  auto [wec, n] = co_await write_head(extra);
+  co_return written(wec);
 }
 
 awaitable<bool> session::begin_stream(int status, std::vector<header> headers) {
