@@ -528,7 +528,16 @@ awaitable<void> session::run() {
       break;
     }
     parser.body_limit(cfg.max_body_bytes);
-    if (!parser.is_done()) {
+    // The body bytes that arrived with the header are parsed here: an asynchronous read of a
+    // body already in the buffer would complete through a post to the io_context.
+    beast::error_code bec;
+    while (!parser.is_done() && buf_.size() > 0) {
+      const std::size_t used = parser.put(buf_.data(), bec);
+      buf_.consume(used);
+      if (bec == http::error::need_more) bec = {};
+      if (bec || used == 0) break;
+    }
+    if (!bec && !parser.is_done()) {
       // Room up front: Beast then reads the body in pieces of up to 64 KB instead of growing
       // the buffer 512 bytes at a time (bench: 244 reads for a 115 KB body).
       if (const auto cl = parser.content_length(); cl && *cl > 0)
@@ -541,20 +550,19 @@ awaitable<void> session::run() {
       }
       deadline_.expires_after(milliseconds(cfg.body_timeout_ms));
       auto [rbec, bn] = co_await http::async_read(sock_, buf_, parser, use_tuple);
-      const auto bec = settle(rbec);
-      if (bec) {
-        if (bec == http::error::body_limit)
-          co_await write_simple_error(
-              proto, 413,
-              "request body exceeds MAX_BODY_BYTES (" + std::to_string(cfg.max_body_bytes) + ")");
-        else if (bec == beast::error::timeout)
-          spdlog::info("[{}] request body not received within BODY_TIMEOUT_MS: closing",
-                       request_id_);
-        else if (bec != http::error::end_of_stream && bec != asio::error::eof &&
-                 bec != asio::error::connection_reset)
-          co_await write_simple_error(proto, 400, "malformed HTTP request body: " + bec.message());
-        break;
-      }
+      bec = settle(rbec);
+    }
+    if (bec) {
+      if (bec == http::error::body_limit)
+        co_await write_simple_error(
+            proto, 413,
+            "request body exceeds MAX_BODY_BYTES (" + std::to_string(cfg.max_body_bytes) + ")");
+      else if (bec == beast::error::timeout)
+        spdlog::info("[{}] request body not received within BODY_TIMEOUT_MS: closing", request_id_);
+      else if (bec != http::error::end_of_stream && bec != asio::error::eof &&
+               bec != asio::error::connection_reset)
+        co_await write_simple_error(proto, 400, "malformed HTTP request body: " + bec.message());
+      break;
     }
     req.body = std::move(parser.body());
     // Views into head_, which stays as it is until the next request is read.

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
+#include <sstream>
 
 #include "harness.hpp"
 
@@ -29,6 +30,70 @@ std::string read_until_close(tcp::socket& s, std::chrono::milliseconds timeout) 
     out.append(buf, n);
   }
   return out;
+}
+
+// Writes `request` in one piece (or in two, `pause` apart, split at `split`) on a new
+// connection and returns what the server answers until it closes the connection (the
+// requests send "Connection: close") or 5 s pass.
+std::string exchange_raw(std::uint16_t port, const std::string& request, std::size_t split = 0,
+                         std::chrono::milliseconds pause = 0ms) {
+  asio::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), port});
+  if (split == 0 || split >= request.size()) {
+    asio::write(sock, asio::buffer(request));
+  } else {
+    asio::write(sock, asio::buffer(request.data(), split));
+    std::this_thread::sleep_for(pause);
+    asio::write(sock, asio::buffer(request.data() + split, request.size() - split));
+  }
+  return read_until_close(sock, 5s);
+}
+
+const std::string chat_body =
+    R"({"model":"mock-model","messages":[{"role":"user","content":"Hi"}]})";
+
+std::string chunked(const std::string& body) {
+  std::ostringstream out;
+  out << std::hex << body.size() << "\r\n" << body << "\r\n0\r\n\r\n";
+  return out.str();
+}
+
+TEST(limits, a_body_sent_with_its_header_or_after_it_is_read_whole) {
+  running_server srv(test_settings(), {});
+  const std::string head =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+      "Content-Type: application/json\r\nContent-Length: " +
+      std::to_string(chat_body.size()) + "\r\n\r\n";
+  // In one write with the header; the header alone, then the body; half the body with the
+  // header and the rest 100 ms later.
+  for (const std::size_t split : {std::size_t{0}, head.size(), head.size() + 10}) {
+    const std::string answer = exchange_raw(srv.port(), head + chat_body, split, 100ms);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << "split " << split << ": " << answer;
+    EXPECT_NE(answer.find("\"chat.completion\""), std::string::npos) << answer;
+  }
+}
+
+TEST(limits, a_chunked_body_is_read_whole_and_checked_against_its_limits) {
+  auto s = test_settings();
+  s.max_body_bytes = 1024;
+  running_server srv(s, {});
+  const std::string head =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // A chunked body with its header, split in the chunk-size line, and in the chunk.
+  for (const std::size_t split : {std::size_t{0}, head.size() + 1, head.size() + 5}) {
+    const std::string answer = exchange_raw(srv.port(), head + chunked(chat_body), split, 100ms);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << "split " << split << ": " << answer;
+  }
+  // Over MAX_BODY_BYTES, no Content-Length to refuse it early: 413 in the client's protocol.
+  const std::string big = exchange_raw(srv.port(), head + chunked(std::string(4096, 'x')));
+  EXPECT_EQ(big.rfind("HTTP/1.1 413", 0), 0u) << big;
+  EXPECT_NE(big.find("MAX_BODY_BYTES"), std::string::npos) << big;
+  // A broken chunk size: 400, and the request never reaches a handler.
+  const std::string bad = exchange_raw(srv.port(), head + "zz\r\n{}\r\n0\r\n\r\n");
+  EXPECT_EQ(bad.rfind("HTTP/1.1 400", 0), 0u) << bad;
+  EXPECT_NE(bad.find("malformed HTTP request body"), std::string::npos) << bad;
 }
 
 TEST(limits, connections_over_max_connections_get_503) {
