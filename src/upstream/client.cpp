@@ -468,11 +468,7 @@ class response_impl final : public response {
         co_return result{failure::aborted, {}};
       }
       if (error_ != failure::none) co_return result{error_, {}};
-      if (deferred_) {
-        spdlog::debug("upstream {}: body parse failed: {}", conn_->authority, deferred_.message());
-        fail(classify(deferred_, failure::idle_timeout));
-        co_return result{error_, {}};
-      }
+      if (deferred_) co_return result{report_deferred(), {}};
       if (parser_->is_done()) co_return result{failure::none, {}};
 
       callback_guard guard(cancel_, [this] { abort(); });
@@ -481,6 +477,12 @@ class response_impl final : public response {
         body.data = piece_->data();
         body.size = piece_->size();
         body.more = true;
+        // Bytes already buffered (read with the header) are parsed here: an asynchronous read
+        // of them would complete through a post to the io_context.
+        if (const std::size_t got = drain_buffered(body); got > 0)
+          co_return result{failure::none, std::string_view(piece_->data(), got)};
+        if (deferred_) co_return result{report_deferred(), {}};
+        if (parser_->is_done()) co_return result{failure::none, {}};
         conn_->deadline.expires_after(idle_timeout_);
         auto [rec, n] = co_await with_stream(*conn_, [&](auto& s) {
           return http::async_read_some(s, conn_->buffer, *parser_, use_tuple);
@@ -553,6 +555,13 @@ class response_impl final : public response {
   void fail(failure f) {
     if (error_ == failure::none) error_ = f;
     conn_->close();
+  }
+
+  /// Reports the parse error drain_buffered met: the body read fails with it.
+  failure report_deferred() {
+    spdlog::debug("upstream {}: body parse failed: {}", conn_->authority, deferred_.message());
+    fail(classify(deferred_, failure::idle_timeout));
+    return error_;
   }
 
   /// True when read_some() would return the end of the body without reading.

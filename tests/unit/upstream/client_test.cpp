@@ -690,6 +690,24 @@ TEST_F(upstream_client, a_bad_chunk_after_good_ones_fails_after_their_data) {
   });
 }
 
+TEST_F(upstream_client, a_bad_first_chunk_that_came_with_the_header_fails_the_first_read) {
+  raw_server broken(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "zz\r\nnot a chunk\r\n");
+  run([&]() -> asio::awaitable<void> {
+    auto c = make_client();
+    auto r = co_await c->send(
+        make_request("GET", "http://127.0.0.1:" + std::to_string(broken.port()) + "/s"));
+    EXPECT_EQ(r.error, failure::none) << r.detail;
+    if (!r.resp) co_return;
+    auto [f, piece] = co_await r.resp->read_some();
+    EXPECT_EQ(f, failure::protocol);
+    EXPECT_TRUE(piece.empty());
+    auto [f2, rest] = co_await r.resp->read_some();  // stays failed
+    EXPECT_EQ(f2, failure::protocol);
+  });
+}
+
 TEST_F(upstream_client, body_delimited_by_connection_close_is_read_to_the_end) {
   raw_server old_style("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until close");
   run([&]() -> asio::awaitable<void> {
