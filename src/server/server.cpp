@@ -1,5 +1,6 @@
 #include "aiclient/server/server.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <charconv>
@@ -480,7 +481,32 @@ awaitable<void> session::run() {
     parser.body_limit(boost::none);
     deadline_.expires_after(
         milliseconds(first ? cfg.header_timeout_ms : cfg.keep_alive_timeout_ms));
-    auto [hec, n] = co_await http::async_read_header(sock_, buf_, parser, use_tuple);
+    // What http::async_read_header does, without its composed operation: parse what is
+    // buffered (a pipelined request), else read more and parse again, until the header is
+    // complete or fails. At the end of the stream: end_of_stream before any byte of a
+    // request, partial_message within one (Beast's errors).
+    beast::error_code hec;
+    for (;;) {
+      if (buf_.size() > 0) {
+        const std::size_t used = parser.put(buf_.data(), hec);
+        buf_.consume(used);
+        if (hec == http::error::need_more)
+          hec = {};
+        else if (hec || parser.is_header_done())
+          break;
+      }
+      const std::size_t room = std::clamp<std::size_t>(buf_.capacity() - buf_.size(), 512, 65536);
+      auto [rec, got] = co_await sock_.async_read_some(buf_.prepare(room), use_tuple);
+      if (rec == asio::error::eof) {
+        hec = parser.got_some() ? http::error::partial_message : http::error::end_of_stream;
+        break;
+      }
+      if (rec) {
+        hec = rec;
+        break;
+      }
+      buf_.commit(got);
+    }
     const auto ec = settle(hec);
     idle_ = false;
     started_ = false;

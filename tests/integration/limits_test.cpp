@@ -96,6 +96,41 @@ TEST(limits, a_chunked_body_is_read_whole_and_checked_against_its_limits) {
   EXPECT_NE(bad.find("malformed HTTP request body"), std::string::npos) << bad;
 }
 
+TEST(limits, pipelined_requests_and_a_header_in_pieces_are_answered_in_order) {
+  running_server srv(test_settings(), {});
+  const std::string one = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string two = "GET /v1/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  // Both in one write: the second request is parsed from what the first read left over.
+  const std::string both = exchange_raw(srv.port(), one + two);
+  const auto first = both.find("HTTP/1.1 200");
+  const auto second = both.find("HTTP/1.1 404");
+  EXPECT_EQ(first, 0u) << both;
+  EXPECT_NE(second, std::string::npos) << both;
+  EXPECT_LT(first, second);
+  // A header in two writes 100 ms apart, split inside the request line.
+  const std::string split = exchange_raw(srv.port(), two, 10, 100ms);
+  EXPECT_EQ(split.rfind("HTTP/1.1 404", 0), 0u) << split;
+}
+
+TEST(limits, a_malformed_request_line_and_a_cut_header_are_400) {
+  running_server srv(test_settings(), {});
+  const std::string bad = exchange_raw(srv.port(), "GET /health HTTP/9.x\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(bad.rfind("HTTP/1.1 400", 0), 0u) << bad;
+  EXPECT_NE(bad.find("malformed HTTP request"), std::string::npos) << bad;
+  // The client sends half a header and ends its side: a 400 (it may still read), then the end.
+  asio::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+  asio::write(sock, asio::buffer(std::string("GET /health HTTP/1.1\r\nHo")));
+  sock.shutdown(tcp::socket::shutdown_send);
+  const std::string cut = read_until_close(sock, 5s);
+  EXPECT_EQ(cut.rfind("HTTP/1.1 400", 0), 0u) << cut;
+  EXPECT_NE(cut.find("partial message"), std::string::npos) << cut;
+  for (int i = 0; i < 100 && srv.get().open_connections() > 0; ++i)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(srv.get().open_connections(), 0);
+}
+
 TEST(limits, connections_over_max_connections_get_503) {
   auto s = test_settings();
   s.max_connections = 1;
