@@ -971,8 +971,34 @@ struct client::impl {
       parser->body_limit(boost::none);
       if (head) parser->skip(true);
       c.deadline.expires_at(header_deadline);
-      auto [raw_rec, rn] = co_await with_stream(
-          c, [&](auto& s) { return http::async_read_header(s, c.buffer, *parser, use_tuple); });
+      // What http::async_read_header does, without its composed operation: parse what is
+      // buffered (after an interim response), else read more and parse again, until the
+      // header is complete or fails (at the end of the stream: end_of_stream before any byte,
+      // partial_message within the header, as Beast reports them).
+      error_code raw_rec;
+      for (;;) {
+        if (c.buffer.size() > 0) {
+          const std::size_t used = parser->put(c.buffer.data(), raw_rec);
+          c.buffer.consume(used);
+          if (raw_rec == http::error::need_more)
+            raw_rec = {};
+          else if (raw_rec || parser->is_header_done())
+            break;
+        }
+        const std::size_t room =
+            std::clamp<std::size_t>(c.buffer.capacity() - c.buffer.size(), 512, 65536);
+        auto [e, got] = co_await with_stream(
+            c, [&](auto& s) { return s.async_read_some(c.buffer.prepare(room), use_tuple); });
+        if (e == asio::error::eof) {
+          raw_rec = parser->got_some() ? http::error::partial_message : http::error::end_of_stream;
+          break;
+        }
+        if (e) {
+          raw_rec = e;
+          break;
+        }
+        c.buffer.commit(got);
+      }
       const error_code rec = c.settle(raw_rec);
       if (aborted) co_return abort_result();
       if (rec) {

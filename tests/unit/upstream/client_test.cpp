@@ -708,6 +708,44 @@ TEST_F(upstream_client, a_bad_first_chunk_that_came_with_the_header_fails_the_fi
   });
 }
 
+TEST_F(upstream_client, interim_responses_before_the_answer_are_skipped_up_to_a_limit) {
+  // The interim responses and the answer arrive in one piece: each parsed from the buffer.
+  raw_server interim(
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\n"
+      "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+  std::string endless;
+  for (int i = 0; i < 20; ++i) endless += "HTTP/1.1 100 Continue\r\n\r\n";
+  raw_server too_many(endless);
+  run([&]() -> asio::awaitable<void> {
+    auto c = make_client();
+    auto r = co_await c->send(
+        make_request("POST", "http://127.0.0.1:" + std::to_string(interim.port()) + "/x", "{}"));
+    EXPECT_EQ(r.error, failure::none) << r.detail;
+    if (!r.resp) co_return;
+    EXPECT_EQ(r.resp->status(), 200);
+    auto [f, body] = co_await r.resp->read_all(100);
+    EXPECT_EQ(f, failure::none);
+    EXPECT_EQ(body, "ok");
+    auto t = co_await c->send(
+        make_request("POST", "http://127.0.0.1:" + std::to_string(too_many.port()) + "/x", "{}"));
+    EXPECT_EQ(t.error, failure::protocol) << t.detail;
+    EXPECT_NE(t.detail.find("too many interim responses"), std::string::npos) << t.detail;
+  });
+}
+
+TEST_F(upstream_client, an_upstream_that_ends_inside_its_header_is_a_closed_failure) {
+  raw_server cut("HTTP/1.1 200 OK\r\ncontent-le");
+  run([&]() -> asio::awaitable<void> {
+    auto c = make_client();
+    auto r = co_await c->send(
+        make_request("POST", "http://127.0.0.1:" + std::to_string(cut.port()) + "/x", "{}"));
+    EXPECT_EQ(r.error, failure::closed) << r.detail;
+    EXPECT_NE(r.detail.find("reading response header"), std::string::npos) << r.detail;
+    EXPECT_NE(r.detail.find("partial message"), std::string::npos) << r.detail;
+  });
+  EXPECT_EQ(cut.connections(), 1);  // a fresh connection: not retried
+}
+
 TEST_F(upstream_client, body_delimited_by_connection_close_is_read_to_the_end) {
   raw_server old_style("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until close");
   run([&]() -> asio::awaitable<void> {
