@@ -643,6 +643,10 @@ struct token_manager::impl {
     const std::string name(path.substr(1));
     Result out;
     try {
+      if (!inst) {
+        out.error = "no instance given";
+        co_return out;
+      }
       if (inst->type != "claude-kiro-oauth") {
         out.error = "instance type '" + inst->type + "' has no Kiro " + std::string(what);
         co_return out;
@@ -971,11 +975,6 @@ boost::asio::awaitable<token_count> token_manager::count_code_assist_tokens(
 
 boost::asio::awaitable<kiro_usage> token_manager::kiro_usage_limits(
     std::shared_ptr<const pool::instance> inst, std::string base_url) {
-  if (!inst) {
-    kiro_usage none;
-    none.error = "no instance given";
-    co_return none;
-  }
   co_return co_await boost::asio::co_spawn(
       impl_->ioc_,
       impl_->kiro_query<kiro_usage>(std::move(inst), std::move(base_url), "/getUsageLimits",
@@ -986,11 +985,6 @@ boost::asio::awaitable<kiro_usage> token_manager::kiro_usage_limits(
 
 boost::asio::awaitable<kiro_models> token_manager::kiro_list_models(
     std::shared_ptr<const pool::instance> inst, std::string base_url) {
-  if (!inst) {
-    kiro_models none;
-    none.error = "no instance given";
-    co_return none;
-  }
   co_return co_await boost::asio::co_spawn(
       impl_->ioc_,
       impl_->kiro_query<kiro_models>(std::move(inst), std::move(base_url), "/ListAvailableModels",

@@ -41,6 +41,15 @@ using aiclient::testing::shared_test_cert;
 using aiclient::upstream::test::raw_server;
 using aiclient::upstream::test::test_proxy;
 
+/// "http://127.0.0.1:PORT" + path of a raw_server.
+std::string url_of(const raw_server& s, const std::string& path) {
+  return "http://127.0.0.1:" + std::to_string(s.port()) + path;
+}
+
+/// The head of a chunked event-stream answer, for raw_server scripts.
+constexpr std::string_view sse_chunked_head =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+
 request make_request(const std::string& method, const std::string& target, std::string body = {}) {
   request r;
   r.method = method;
@@ -644,8 +653,7 @@ TEST_F(upstream_client, garbage_instead_of_http_is_a_protocol_failure) {
   raw_server garbage("this is not HTTP\r\n\r\n");
   run([&]() -> asio::awaitable<void> {
     auto c = make_client();
-    auto r = co_await c->send(
-        make_request("GET", "http://127.0.0.1:" + std::to_string(garbage.port()) + "/"));
+    auto r = co_await c->send(make_request("GET", url_of(garbage, "/")));
     EXPECT_EQ(r.error, failure::protocol) << r.detail;
   });
 }
@@ -654,12 +662,11 @@ TEST_F(upstream_client, chunks_that_arrive_together_are_one_piece) {
   // A stream flushed in one segment is handed on in one piece (one client write), not one
   // piece per HTTP chunk.
   raw_server burst(
-      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+      std::string(sse_chunked_head) +
       "b\r\ndata: one\n\n\r\nb\r\ndata: two\n\n\r\ne\r\ndata: [DONE]\n\n\r\n0\r\n\r\n");
   run([&]() -> asio::awaitable<void> {
     auto c = make_client();
-    auto r = co_await c->send(
-        make_request("GET", "http://127.0.0.1:" + std::to_string(burst.port()) + "/s"));
+    auto r = co_await c->send(make_request("GET", url_of(burst, "/s")));
     EXPECT_EQ(r.error, failure::none) << r.detail;
     if (!r.resp) co_return;
     auto [f, piece] = co_await r.resp->read_some();
@@ -672,13 +679,10 @@ TEST_F(upstream_client, chunks_that_arrive_together_are_one_piece) {
 }
 
 TEST_F(upstream_client, a_bad_chunk_after_good_ones_fails_after_their_data) {
-  raw_server broken(
-      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "b\r\ndata: one\n\n\r\nzz\r\nnot a chunk\r\n");
+  raw_server broken(std::string(sse_chunked_head) + "b\r\ndata: one\n\n\r\nzz\r\nnot a chunk\r\n");
   run([&]() -> asio::awaitable<void> {
     auto c = make_client();
-    auto r = co_await c->send(
-        make_request("GET", "http://127.0.0.1:" + std::to_string(broken.port()) + "/s"));
+    auto r = co_await c->send(make_request("GET", url_of(broken, "/s")));
     EXPECT_EQ(r.error, failure::none) << r.detail;
     if (!r.resp) co_return;
     auto [f, piece] = co_await r.resp->read_some();
@@ -691,13 +695,10 @@ TEST_F(upstream_client, a_bad_chunk_after_good_ones_fails_after_their_data) {
 }
 
 TEST_F(upstream_client, a_bad_first_chunk_that_came_with_the_header_fails_the_first_read) {
-  raw_server broken(
-      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "zz\r\nnot a chunk\r\n");
+  raw_server broken(std::string(sse_chunked_head) + "zz\r\nnot a chunk\r\n");
   run([&]() -> asio::awaitable<void> {
     auto c = make_client();
-    auto r = co_await c->send(
-        make_request("GET", "http://127.0.0.1:" + std::to_string(broken.port()) + "/s"));
+    auto r = co_await c->send(make_request("GET", url_of(broken, "/s")));
     EXPECT_EQ(r.error, failure::none) << r.detail;
     if (!r.resp) co_return;
     auto [f, piece] = co_await r.resp->read_some();
@@ -718,16 +719,14 @@ TEST_F(upstream_client, interim_responses_before_the_answer_are_skipped_up_to_a_
   raw_server too_many(endless);
   run([&]() -> asio::awaitable<void> {
     auto c = make_client();
-    auto r = co_await c->send(
-        make_request("POST", "http://127.0.0.1:" + std::to_string(interim.port()) + "/x", "{}"));
+    auto r = co_await c->send(make_request("POST", url_of(interim, "/x"), "{}"));
     EXPECT_EQ(r.error, failure::none) << r.detail;
     if (!r.resp) co_return;
     EXPECT_EQ(r.resp->status(), 200);
     auto [f, body] = co_await r.resp->read_all(100);
     EXPECT_EQ(f, failure::none);
     EXPECT_EQ(body, "ok");
-    auto t = co_await c->send(
-        make_request("POST", "http://127.0.0.1:" + std::to_string(too_many.port()) + "/x", "{}"));
+    auto t = co_await c->send(make_request("POST", url_of(too_many, "/x"), "{}"));
     EXPECT_EQ(t.error, failure::protocol) << t.detail;
     EXPECT_NE(t.detail.find("too many interim responses"), std::string::npos) << t.detail;
   });
@@ -737,8 +736,7 @@ TEST_F(upstream_client, an_upstream_that_ends_inside_its_header_is_a_closed_fail
   raw_server cut("HTTP/1.1 200 OK\r\ncontent-le");
   run([&]() -> asio::awaitable<void> {
     auto c = make_client();
-    auto r = co_await c->send(
-        make_request("POST", "http://127.0.0.1:" + std::to_string(cut.port()) + "/x", "{}"));
+    auto r = co_await c->send(make_request("POST", url_of(cut, "/x"), "{}"));
     EXPECT_EQ(r.error, failure::closed) << r.detail;
     EXPECT_NE(r.detail.find("reading response header"), std::string::npos) << r.detail;
     EXPECT_NE(r.detail.find("partial message"), std::string::npos) << r.detail;
@@ -750,8 +748,7 @@ TEST_F(upstream_client, body_delimited_by_connection_close_is_read_to_the_end) {
   raw_server old_style("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until close");
   run([&]() -> asio::awaitable<void> {
     auto c = make_client();
-    auto r = co_await c->send(
-        make_request("GET", "http://127.0.0.1:" + std::to_string(old_style.port()) + "/"));
+    auto r = co_await c->send(make_request("GET", url_of(old_style, "/")));
     EXPECT_EQ(r.error, failure::none) << r.detail;
     if (!r.resp) co_return;
     auto [f, body] = co_await r.resp->read_all(100);
@@ -906,7 +903,7 @@ TEST_F(upstream_client, a_connection_idle_for_a_second_is_probed_and_not_written
   // The server ends every connection (FIN) right after its answer but keeps reading, so a
   // request written to a pooled connection it already ended shows up as late bytes.
   raw_server server("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", /*half_close=*/true);
-  const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/v1/x";
+  const std::string url = url_of(server, "/v1/x");
   const auto eventually = [](const std::function<bool()>& done) {
     for (int i = 0; i < 200 && !done(); ++i) std::this_thread::sleep_for(10ms);
     return done();
