@@ -87,6 +87,72 @@ const upstream::url* passthrough_target(const std::string& base_url, protocol::w
   return cache.back().target ? &*cache.back().target : nullptr;
 }
 
+// The part of every pass-through to `inst` that does not depend on the client request: the
+// target (without a query), the credentials and the fixed protocol headers.
+upstream::request fixed_part(const pool::instance& inst, const upstream::url& target,
+                             protocol::wire_protocol proto, operation op) {
+  upstream::request req;
+  req.target = target;
+  req.headers.reserve(6);
+  if (proto == protocol::wire_protocol::openai) {
+    req.headers.emplace_back("authorization", "Bearer " + inst.api_key);
+  } else {
+    req.headers.emplace_back("x-api-key", inst.api_key);
+  }
+  req.method = op == operation::list_models ? "GET" : "POST";
+  if (op != operation::list_models) req.headers.emplace_back("content-type", "application/json");
+  req.headers.emplace_back("accept", "application/json, text/event-stream");
+  if (inst.type == "openai-qwen-oauth") {
+    // The Qwen portal's own client identifies itself this way (PROVIDERS.md 2.2).
+    static const std::string ua = "QwenCode/0.1.0 (linux; x64)";
+    req.headers.emplace_back("user-agent", ua);
+    req.headers.emplace_back("x-dashscope-useragent", ua);
+    req.headers.emplace_back("x-dashscope-cachecontrol", "enable");
+    req.headers.emplace_back("x-dashscope-authtype", "qwen-oauth");
+  }
+  return req;
+}
+
+// fixed_part() of `inst`, checked and formatted once per thread: a pass-through then formats
+// only the client's protocol headers and its length. Keyed by the instance's uuid and checked
+// against what the head is made of, so a reload or a refreshed OAuth token replaces the entry.
+std::shared_ptr<const upstream::prepared_head> prepared_for(const pool::instance& inst,
+                                                            const upstream::url& target,
+                                                            protocol::wire_protocol proto,
+                                                            operation op, std::string* error) {
+  struct entry {
+    std::string uuid;
+    std::string type;
+    std::string base_url;
+    std::string api_key;
+    operation op;
+    std::shared_ptr<const upstream::prepared_head> head;
+  };
+  static constexpr std::size_t max_entries = 64;  // shared_ptr: a dropped one may be in flight
+  thread_local std::vector<entry> cache;
+  entry* slot = nullptr;
+  for (auto& e : cache) {
+    if (e.op != op || e.uuid != inst.uuid) continue;
+    if (e.api_key == inst.api_key && e.base_url == inst.base_url && e.type == inst.type)
+      return e.head;
+    slot = &e;  // the same instance with other credentials or URL: replaced
+    break;
+  }
+  auto head = upstream::prepare(fixed_part(inst, target, proto, op), error);
+  if (!head) return nullptr;
+  if (!slot) {
+    if (cache.size() >= max_entries) cache.erase(cache.begin());
+    slot = &cache.emplace_back();
+    slot->uuid = inst.uuid;
+    slot->op = op;
+  }
+  slot->type = inst.type;
+  slot->base_url = inst.base_url;
+  slot->api_key = inst.api_key;
+  slot->head = head;
+  return head;
+}
+
 }  // namespace
 
 std::optional<upstream::request> build_passthrough(const pool::instance& inst, passthrough_input in,
@@ -103,15 +169,17 @@ std::optional<upstream::request> build_passthrough(const pool::instance& inst, p
     return std::nullopt;
   }
   upstream::request req;
-  req.target = *target;
-  req.headers.reserve(8);
-  if (*proto == protocol::wire_protocol::openai) {
-    req.headers.emplace_back("authorization", "Bearer " + inst.api_key);
+  if (const std::string q = strip_key_param(in.query); !q.empty()) {
+    req = fixed_part(inst, *target, *proto, in.op);  // a one-off target: formatted by send()
+    req.target.path += "?" + q;
   } else {
-    req.headers.emplace_back("x-api-key", inst.api_key);
+    std::string err;
+    req.prepared = prepared_for(inst, *target, *proto, in.op, &err);
+    if (!req.prepared) {
+      if (error) *error = "instance " + inst.uuid + " of " + inst.type + ": " + err;
+      return std::nullopt;
+    }
   }
-  if (const std::string q = strip_key_param(in.query); !q.empty()) req.target.path += "?" + q;
-  req.method = in.op == operation::list_models ? "GET" : "POST";
   bool has_version = false;
   if (in.client_headers) {
     for (const auto& [name, value] : *in.client_headers) {
@@ -122,19 +190,9 @@ std::optional<upstream::request> build_passthrough(const pool::instance& inst, p
   }
   if (*proto == protocol::wire_protocol::claude && !has_version)
     req.headers.emplace_back("anthropic-version", "2023-06-01");
-  if (req.method == "POST") {
-    req.headers.emplace_back("content-type", "application/json");
+  if (in.op != operation::list_models) {
     req.body = std::move(in.body);
     req.borrowed_body = in.borrowed_body;
-  }
-  req.headers.emplace_back("accept", "application/json, text/event-stream");
-  if (inst.type == "openai-qwen-oauth") {
-    // The Qwen portal's own client identifies itself this way (PROVIDERS.md 2.2).
-    static const std::string ua = "QwenCode/0.1.0 (linux; x64)";
-    req.headers.emplace_back("user-agent", ua);
-    req.headers.emplace_back("x-dashscope-useragent", ua);
-    req.headers.emplace_back("x-dashscope-cachecontrol", "enable");
-    req.headers.emplace_back("x-dashscope-authtype", "qwen-oauth");
   }
   return req;
 }

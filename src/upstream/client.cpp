@@ -391,6 +391,64 @@ bool is_field_value(std::string_view s) {
   return true;
 }
 
+const std::string& user_agent() {
+  static const std::string ua = std::string("aiclient-server/") + AICLIENT_VERSION;
+  return ua;
+}
+
+/// Appends "pool key" of a target: "scheme://host:port".
+void append_pool_key(std::string& out, const url& u) {
+  out.reserve(u.scheme.size() + u.host.size() + 16);
+  out.append(u.scheme);
+  out.append("://"sv);
+  append_authority(out, u);
+}
+
+/// Appends the request line and the Host field.
+void append_start(std::string& h, std::string_view method, const url& target, bool absolute_form) {
+  h.append(method);
+  h.push_back(' ');
+  if (absolute_form) {
+    h.append("http://"sv);
+    append_authority(h, target);
+  }
+  h.append(target.path);
+  h.append(" HTTP/1.1\r\nHost: "sv);
+  append_host_header(h, target);
+  h.append("\r\n"sv);
+}
+
+/// Appends the fields a request may set itself (Host, Content-Length and Transfer-Encoding
+/// are the client's); fields with an invalid name or value are dropped with a warning. True
+/// when one of them is User-Agent.
+bool append_fields(std::string& h, const std::vector<header>& headers, const url& target) {
+  bool has_user_agent = false;
+  for (const auto& [name, value] : headers) {
+    if (util::iequals(name, "host") || util::iequals(name, "content-length") ||
+        util::iequals(name, "transfer-encoding")) {
+      continue;
+    }
+    if (!is_token(name) || !is_field_value(value)) {
+      spdlog::warn("upstream {}: dropped a request header with an invalid name or value",
+                   target.authority());
+      continue;
+    }
+    if (util::iequals(name, "user-agent")) has_user_agent = true;
+    h.append(name);
+    h.append(": "sv);
+    h.append(value);
+    h.append("\r\n"sv);
+  }
+  return has_user_agent;
+}
+
+/// The checks send() makes of a target before it connects; empty when it is usable.
+std::string_view unusable_target(const url& u) {
+  if (u.scheme != "http" && u.scheme != "https") return "unsupported URL scheme";
+  if (u.host.empty() || u.port == 0) return "URL without host or port";
+  return {};
+}
+
 /// True for errors that mean "the peer closed or reset the connection".
 bool is_disconnect(const error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::eof ||
@@ -675,49 +733,29 @@ struct client::impl {
   std::shared_ptr<net::deadline_sweeper> sweeper =
       opts.sweeper ? opts.sweeper : std::make_shared<net::deadline_sweeper>(ex);
 
-  static const std::string& user_agent() {
-    static const std::string ua = std::string("aiclient-server/") + AICLIENT_VERSION;
-    return ua;
-  }
-
   /// Serializes the request head (the body goes out as it is, in the same write); nullopt
   /// (with `error`) for an unsendable request.
   std::optional<wire_request> build(request& req, bool absolute_form, std::string& error) {
-    if (!is_token(req.method)) {
+    const prepared_head* const prep = req.prepared.get();
+    const request& base = prep ? prep->base : req;
+    if (!is_token(base.method)) {
       error = "invalid request method";
       return std::nullopt;
     }
     wire_request w;
-    w.is_head = req.method == "HEAD";
+    w.is_head = base.method == "HEAD";
     std::string& h = w.head;
-    h.reserve(256 + req.target.path.size());
-    h.append(req.method);
-    h.push_back(' ');
-    if (absolute_form) {
-      h.append("http://"sv);
-      append_authority(h, req.target);
-    }
-    h.append(req.target.path);
-    h.append(" HTTP/1.1\r\nHost: "sv);
-    append_host_header(h, req.target);
-    h.append("\r\n"sv);
     bool has_user_agent = false;
-    for (const auto& [name, value] : req.headers) {
-      if (util::iequals(name, "host") || util::iequals(name, "content-length") ||
-          util::iequals(name, "transfer-encoding")) {
-        continue;
-      }
-      if (!is_token(name) || !is_field_value(value)) {
-        spdlog::warn("upstream {}: dropped a request header with an invalid name or value",
-                     req.target.authority());
-        continue;
-      }
-      if (util::iequals(name, "user-agent")) has_user_agent = true;
-      h.append(name);
-      h.append(": "sv);
-      h.append(value);
-      h.append("\r\n"sv);
+    if (prep && !absolute_form) {
+      h.reserve(prep->origin_head.size() + 128);
+      h.append(prep->origin_head);
+      has_user_agent = prep->has_user_agent;
+    } else {
+      h.reserve(256 + base.target.path.size());
+      append_start(h, base.method, base.target, absolute_form);
+      if (prep) has_user_agent = append_fields(h, prep->base.headers, base.target);
     }
+    if (append_fields(h, req.headers, base.target)) has_user_agent = true;
     if (!has_user_agent) {
       h.append("User-Agent: "sv);
       h.append(user_agent());
@@ -728,7 +766,7 @@ struct client::impl {
     w.owned_body = std::move(req.body);
     w.borrowed_body = req.borrowed_body;
     const std::size_t length = w.body().size();
-    if (length > 0 || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+    if (length > 0 || base.method == "POST" || base.method == "PUT" || base.method == "PATCH") {
       h.append("Content-Length: "sv);
       char digits[24];
       const auto end = std::to_chars(digits, digits + sizeof digits, length).ptr;
@@ -742,38 +780,37 @@ struct client::impl {
   asio::awaitable<send_result> send(request req, cancel_token* cancel) {
     // One coroutine: the exception guard wraps the body itself.
     try {
-      if (req.target.scheme != "http" && req.target.scheme != "https") {
-        co_return send_result{nullptr, failure::connect, "unsupported URL scheme"};
-      }
-      if (req.target.host.empty() || req.target.port == 0) {
-        co_return send_result{nullptr, failure::connect, "URL without host or port"};
+      const url& target = req.prepared ? req.prepared->base.target : req.target;
+      if (const auto bad = unusable_target(target); !bad.empty()) {
+        co_return send_result{nullptr, failure::connect, std::string(bad)};
       }
       if (cancel && cancel->cancelled()) {
         co_return send_result{nullptr, failure::aborted, "aborted before sending"};
       }
-      bool via_proxy =
-          proxy.has_value() && (opts.proxy_loopback || !is_loopback_host(req.target.host));
-      // The pool key: "scheme://host:port" (one allocation, no temporaries).
-      std::string key;
-      key.reserve(req.target.scheme.size() + req.target.host.size() + 16);
-      key.append(req.target.scheme);
-      key.append("://"sv);
-      append_authority(key, req.target);
-      if (via_proxy) key += " via " + proxy->authority();
+      bool via_proxy = proxy.has_value() && (opts.proxy_loopback || !is_loopback_host(target.host));
+      // The pool key: "scheme://host:port", the prepared one when there is one.
+      std::string own_key;
+      const std::string* key = &own_key;
+      if (req.prepared && !via_proxy) {
+        key = &req.prepared->pool_key;
+      } else {
+        append_pool_key(own_key, target);
+        if (via_proxy) own_key += " via " + proxy->authority();
+      }
 
       std::string build_error;
-      auto msg = build(req, via_proxy && !req.target.tls(), build_error);
+      auto msg = build(req, via_proxy && !target.tls(), build_error);
       if (!msg) co_return send_result{nullptr, failure::protocol, build_error};
 
       const bool head = msg->is_head;
       for (int attempt = 0; attempt < 2; ++attempt) {
         std::unique_ptr<connection> conn;
-        if (attempt == 0) conn = pool->take(key);
+        if (attempt == 0) conn = pool->take(*key);
         bool reused = conn != nullptr;
         if (!conn) {
-          auto cr = co_await connect(req.target, via_proxy, key, cancel);
+          auto cr = co_await connect(target, via_proxy, *key, cancel);
           if (cr.error != failure::none) {
-            spdlog::debug("upstream {}: {}", req.target.authority(), cr.detail);
+            spdlog::debug("upstream {}: {}", target.authority(), cr.detail);
             co_return send_result{nullptr, cr.error, std::move(cr.detail)};
           }
           conn = std::move(cr.conn);
@@ -788,7 +825,7 @@ struct client::impl {
         conn->close();
         if (reused && er.retryable) {
           spdlog::debug("upstream {}: reused connection failed ({}), retrying on a new one",
-                        req.target.authority(), er.detail);
+                        target.authority(), er.detail);
           continue;
         }
         co_return send_result{nullptr, er.error, std::move(er.detail)};
@@ -1038,6 +1075,24 @@ client::~client() {
 asio::awaitable<send_result> client::send(request req, cancel_token* cancel) {
   // Not a coroutine itself: the request moves straight into impl::send's frame.
   return impl_->send(std::move(req), cancel);
+}
+
+std::shared_ptr<const prepared_head> prepare(request base, std::string* error) {
+  std::string_view bad = unusable_target(base.target);
+  if (bad.empty() && !is_token(base.method)) bad = "invalid request method";
+  if (!bad.empty()) {
+    if (error) *error = std::string(bad);
+    return nullptr;
+  }
+  auto p = std::make_shared<prepared_head>();
+  base.body.clear();
+  base.borrowed_body = {};
+  base.prepared.reset();
+  append_pool_key(p->pool_key, base.target);
+  append_start(p->origin_head, base.method, base.target, false);
+  p->has_user_agent = append_fields(p->origin_head, base.headers, base.target);
+  p->base = std::move(base);
+  return p;
 }
 
 std::size_t client::idle_connections() const noexcept {

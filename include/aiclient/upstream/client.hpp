@@ -57,6 +57,8 @@ class cancel_token {
 /// A header name and value.
 using header = std::pair<std::string, std::string>;
 
+struct prepared_head;
+
 /// One request to an upstream.
 struct request {
   std::string method = "POST";
@@ -66,7 +68,25 @@ struct request {
   /// Sent when `body` is empty: a body owned by the caller, which keeps it alive until send()
   /// completes (the handler's retries reuse one large body instead of copying it each time).
   std::string_view borrowed_body;
+  /// When set, the method, target and first headers come from here (see prepare()); `method`
+  /// and `target` above are ignored and `headers` follow the prepared ones.
+  std::shared_ptr<const prepared_head> prepared;
 };
+
+/// The method, target and fixed headers that requests repeat (every pass-through to one pool
+/// instance: its URL, its credentials), checked and formatted once by prepare() instead of on
+/// every request. Immutable, so requests in flight on any thread may share it.
+struct prepared_head {
+  request base;                 ///< as given to prepare(), without a body
+  std::string pool_key;         ///< "scheme://host:port" of base.target
+  std::string origin_head;      ///< request line (origin form), Host and base.headers, formatted
+  bool has_user_agent = false;  ///< base.headers hold a User-Agent
+};
+
+/// Checks and formats `base` (its body is ignored) for requests that add only a body and
+/// headers of their own. Null, with `error` set, when the method or the URL is unusable;
+/// invalid header fields are dropped with a warning, as send() does.
+std::shared_ptr<const prepared_head> prepare(request base, std::string* error = nullptr);
 
 /// Limits and timeouts of one client (one per worker thread).
 struct options {

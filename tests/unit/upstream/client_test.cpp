@@ -203,6 +203,128 @@ TEST_F(upstream_client, keeps_a_user_agent_set_by_the_request) {
   EXPECT_EQ(reqs[0].headers.count("content-length"), 0u);  // GET without a body
 }
 
+// ---- prepared heads ----
+
+TEST_F(upstream_client, a_prepared_head_is_sent_with_the_requests_own_headers_and_body) {
+  fake_upstream fake;
+  auto base = make_request("POST", fake.base_url() + "/v1/messages", "ignored body");
+  base.headers = {{"x-api-key", "sk-prepared"},
+                  {"Content-Length", "999"},
+                  {"x-bad", "a\r\nx-injected: 1"},
+                  {"content-type", "application/json"}};
+  const auto prepared = prepare(base);
+  ASSERT_NE(prepared, nullptr);
+  EXPECT_EQ(prepared->pool_key, "http://127.0.0.1:" + std::to_string(fake.port()));
+  EXPECT_FALSE(prepared->has_user_agent);
+  EXPECT_EQ(prepared->base.body, "");
+  run([&]() -> asio::awaitable<void> {
+    auto c = make_client();
+    for (const char* body : {"{\"n\":1}", "{\"n\":22}"}) {
+      request req;
+      req.prepared = prepared;
+      req.target = *url::parse("http://127.0.0.2:1/ignored");  // the prepared target wins
+      req.method = "DELETE";                                   // and the prepared method
+      req.headers = {{"anthropic-beta", "tools"}};
+      req.body = body;
+      auto r = co_await c->send(std::move(req));
+      EXPECT_EQ(r.error, failure::none) << r.detail;
+      if (r.resp) co_await r.resp->read_all(1 << 20);
+    }
+    EXPECT_EQ(c->idle_connections(), 1u);  // both went over one pooled connection
+  });
+  auto reqs = fake.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  for (const auto& r : reqs) {
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.target, "/v1/messages");
+    EXPECT_EQ(r.headers.at("host"), "127.0.0.1:" + std::to_string(fake.port()));
+    EXPECT_EQ(r.headers.at("x-api-key"), "sk-prepared");
+    EXPECT_EQ(r.headers.at("content-type"), "application/json");
+    EXPECT_EQ(r.headers.at("anthropic-beta"), "tools");
+    EXPECT_EQ(r.headers.at("user-agent"), std::string("aiclient-server/") + AICLIENT_VERSION);
+    EXPECT_EQ(r.headers.count("x-bad"), 0u);
+    EXPECT_EQ(r.headers.count("x-injected"), 0u);
+  }
+  EXPECT_EQ(reqs[0].headers.at("content-length"), "7");
+  EXPECT_EQ(reqs[0].body, "{\"n\":1}");
+  EXPECT_EQ(reqs[1].headers.at("content-length"), "8");
+  EXPECT_EQ(reqs[1].body, "{\"n\":22}");
+}
+
+TEST_F(upstream_client, a_user_agent_of_the_prepared_head_or_the_request_is_kept) {
+  fake_upstream fake;
+  auto with_ua = make_request("GET", fake.base_url() + "/v1/models");
+  with_ua.headers = {{"user-agent", "prepared-agent/1"}};
+  const auto prepared_ua = prepare(with_ua);
+  const auto prepared_plain = prepare(make_request("GET", fake.base_url() + "/v1/models"));
+  ASSERT_NE(prepared_ua, nullptr);
+  ASSERT_NE(prepared_plain, nullptr);
+  EXPECT_TRUE(prepared_ua->has_user_agent);
+  run([&]() -> asio::awaitable<void> {
+    auto c = make_client();
+    request a;
+    a.prepared = prepared_ua;
+    auto ra = co_await c->send(std::move(a));
+    EXPECT_EQ(ra.error, failure::none) << ra.detail;
+    ra.resp.reset();
+    request b;
+    b.prepared = prepared_plain;
+    b.headers = {{"User-Agent", "own-agent/2"}};
+    auto rb = co_await c->send(std::move(b));
+    EXPECT_EQ(rb.error, failure::none) << rb.detail;
+  });
+  auto reqs = fake.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].headers.at("user-agent"), "prepared-agent/1");
+  EXPECT_EQ(reqs[0].headers.count("content-length"), 0u);  // GET without a body
+  EXPECT_EQ(reqs[1].headers.at("user-agent"), "own-agent/2");
+}
+
+TEST_F(upstream_client, prepare_refuses_an_unusable_method_or_target) {
+  std::string error;
+  auto bad_method = make_request("POST", "http://127.0.0.1:1/x");
+  bad_method.method = "PO ST";
+  EXPECT_EQ(prepare(bad_method, &error), nullptr);
+  EXPECT_EQ(error, "invalid request method");
+  request no_host;  // an empty target
+  EXPECT_EQ(prepare(no_host, &error), nullptr);
+  EXPECT_EQ(error, "unsupported URL scheme");
+  auto no_port = make_request("POST", "http://127.0.0.1:1/x");
+  no_port.target.port = 0;
+  EXPECT_EQ(prepare(no_port, &error), nullptr);
+  EXPECT_EQ(error, "URL without host or port");
+}
+
+TEST_F(upstream_client, a_prepared_http_request_through_a_proxy_uses_absolute_form) {
+  test_proxy proxy;
+  opts.proxy_url = proxy.url();
+  fake_upstream fake;
+  std::string authority = "upstream.test:" + std::to_string(fake.port());
+  auto base = make_request("POST", "http://" + authority + "/v1/chat/completions");
+  base.headers = {{"authorization", "Bearer sk-p"}};
+  const auto prepared = prepare(base);
+  ASSERT_NE(prepared, nullptr);
+  run([&]() -> asio::awaitable<void> {
+    auto c = make_client();
+    request req;
+    req.prepared = prepared;
+    req.headers = {{"openai-beta", "x"}};
+    req.body = "{\"m\":1}";
+    auto r = co_await c->send(std::move(req));
+    EXPECT_EQ(r.error, failure::none) << r.detail;
+    if (r.resp) co_await r.resp->read_all(100);
+  });
+  auto lines = proxy.request_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], "POST http://" + authority + "/v1/chat/completions HTTP/1.1");
+  auto reqs = fake.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].headers["host"], authority);
+  EXPECT_EQ(reqs[0].headers["authorization"], "Bearer sk-p");
+  EXPECT_EQ(reqs[0].headers["openai-beta"], "x");
+  EXPECT_EQ(reqs[0].body, "{\"m\":1}");
+}
+
 TEST_F(upstream_client, reads_a_chunked_body_piece_by_piece) {
   fake_upstream fake;
   fake.push(body_response({"data: one\n\n", "data: two\n\n", "data: [DONE]\n\n"}));
