@@ -35,6 +35,7 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using protocol::wire_protocol;
 using clock_type = std::chrono::steady_clock;
+using namespace std::string_view_literals;
 
 const char* endpoint_name(endpoint e) {
   switch (e) {
@@ -710,7 +711,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
   // The body's parse, kept from the inspection for a conversion of the same bytes (one simdjson
   // stage 1 per request instead of two); released once no conversion of these bytes follows.
   protocol::parsed_body parsed;
-  if (req.method == "POST") {
+  if (req.method == "POST"sv) {
     auto inspected = protocol::inspect_body(r.proto, req.body, req.body.capacity(), parsed);
     if (!inspected.summary) {
       rec.status = 400;
@@ -744,7 +745,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       it != env.settings.provider_fallback_chain.end())
     chain.insert(chain.end(), it->second.begin(), it->second.end());
   const auto can_serve = [&](const std::string& type) {
-    return type == "mock" || provider::is_supported(type);
+    return type == "mock"sv || provider::is_supported(type);
   };
 
   // Edited body (system prompt), computed once for every attempt.
@@ -783,13 +784,13 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
     }
     rec.provider = type;
     // Same protocol: pass-through. Otherwise the body is converted once for this type.
-    const wire_protocol native = type == "mock" ? r.proto : *provider::native_protocol(type);
+    const wire_protocol native = type == "mock"sv ? r.proto : *provider::native_protocol(type);
     // Kiro speaks its own API: every request is rebuilt from the canonical model.
-    const bool convert = native != r.proto && type != "claude-kiro-oauth";
+    const bool convert = native != r.proto && type != "claude-kiro-oauth"sv;
     // Only a conversion of the body uses its parse: not held through other paths' I/O.
     if (!convert || r.ep == endpoint::count_tokens) parsed.release();
     std::string upstream_body;
-    if (type == "gemini-cli-oauth" &&
+    if (type == "gemini-cli-oauth"sv &&
         (r.ep == endpoint::models || r.ep == endpoint::gemini_models)) {
       // Code Assist has no model list: the models it serves.
       static const std::string list =
@@ -801,7 +802,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       co_await ch.send_response(200, json_headers(), std::move(converted.body));
       co_return;
     }
-    if (type == "claude-kiro-oauth" &&
+    if (type == "claude-kiro-oauth"sv &&
         (r.ep == endpoint::models || r.ep == endpoint::gemini_models)) {
       // Kiro's own list needs a profile; the Claude models it maps (docs/providers.md).
       static const std::string list =
@@ -815,11 +816,11 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       co_await ch.send_response(200, json_headers(), std::move(converted.body));
       co_return;
     }
-    if (type == "gemini-cli-oauth" && r.ep == endpoint::count_tokens) {
+    if (type == "gemini-cli-oauth"sv && r.ep == endpoint::count_tokens) {
       co_await count_code_assist_tokens(env, r, type, model, body, req.id, ch, rec);
       co_return;
     }
-    if ((convert || type == "claude-kiro-oauth") && r.ep == endpoint::count_tokens) {
+    if ((convert || type == "claude-kiro-oauth"sv) && r.ep == endpoint::count_tokens) {
       // Only Anthropic upstreams and Code Assist count tokens: a documented local estimate
       // otherwise, in the client's shape.
       rec.status = 200;
@@ -827,7 +828,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
                                 provider::mock::count_tokens_json(body.size(), r.proto));
       co_return;
     }
-    if (convert && req.method == "POST") {
+    if (convert && req.method == "POST"sv) {
       protocol::request_options ro;
       ro.model = model;
       ro.stream = client_stream;
@@ -875,7 +876,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         pick = env.pools.pick(type, model, tried);
       }
       if (!pick.inst) {
-        if (type == "mock" && pick.reason == pool::no_pick_reason::no_instances) {
+        if (type == "mock"sv && pick.reason == pool::no_pick_reason::no_instances) {
           // No mock instance configured: the built-in one answers.
           co_await serve_mock(env, r, req, summary, body.size(), ch, rec);
           co_return;
@@ -928,7 +929,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         target = &oauth_inst;
       }
 
-      if (type == "mock") {
+      if (type == "mock"sv) {
         co_await serve_mock(env, r, req, summary, body.size(), ch, rec);
         env.pools.report(type, inst.uuid, {pool::outcome::kind::success, {}, {}});
         co_return;
@@ -947,7 +948,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       in.borrowed_body = convert ? std::string_view(upstream_body) : std::string_view(body);
       // modelMapping of the instance: the upstream gets its own name for the model.
       if (const std::string mapped = inst.upstream_model(model);
-          mapped != model && req.method == "POST") {
+          mapped != model && req.method == "POST"sv) {
         std::string err;
         if (convert) {
           protocol::request_options ro;
@@ -972,7 +973,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       }
       std::string err;
       std::optional<upstream::request> upstream_req;
-      if (type == "gemini-cli-oauth") {
+      if (type == "gemini-cli-oauth"sv) {
         auto [project, perr] = co_await env.tokens->resolve_gemini_project(pick.inst);
         if (token.cancelled()) {
           rec.status = 499;
@@ -1006,7 +1007,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         g.body =
             protocol::code_assist_wrap(upstream_model, project, convert ? upstream_body : body);
         upstream_req = std::move(g);
-      } else if (type == "claude-kiro-oauth") {
+      } else if (type == "claude-kiro-oauth"sv) {
         protocol::canonical_request q;
         if (std::string derr = protocol::decode_request(r.proto, body, q); !derr.empty()) {
           rec.status = 400;
@@ -1081,10 +1082,10 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       const int status = resp.status();
       if (status < 400) {
         bool complete;
-        if (type == "claude-kiro-oauth") {
+        if (type == "claude-kiro-oauth"sv) {
           complete = co_await relay_kiro(env, resp, r.proto, so, client_stream, kiro_decoding, type,
                                          ch, rec);
-        } else if (type == "gemini-cli-oauth" && !convert) {
+        } else if (type == "gemini-cli-oauth"sv && !convert) {
           complete = co_await relay_code_assist(env, resp, so, type, ch, rec);
         } else if (!convert) {
           complete = co_await relay_success(env, resp, r.proto, type, ch, rec);
@@ -1124,7 +1125,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
                                            ? upstream_error_message(err_body)
                                            : std::string(upstream::to_string(f));
       rec.error = "upstream " + std::to_string(status);
-      if (type == "claude-kiro-oauth") {
+      if (type == "claude-kiro-oauth"sv) {
         const auto info =
             protocol::kiro::classify_error(status, err_body, resp.header_value("x-amzn-errortype"));
         using act = protocol::kiro::error_action;
@@ -1169,8 +1170,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       if (status == 429) {
         auto retry_after =
             parse_retry_after(resp.header_value("retry-after"), std::chrono::system_clock::now());
-        if (type == "gemini-cli-oauth" && !retry_after) retry_after = google_retry_delay(err_body);
-        const bool daily_quota = type == "openai-qwen-oauth" && !retry_after &&
+        if (type == "gemini-cli-oauth"sv && !retry_after) retry_after = google_retry_delay(err_body);
+        const bool daily_quota = type == "openai-qwen-oauth"sv && !retry_after &&
                                  err_body.find("insufficient_quota") != std::string::npos;
         if (daily_quota) retry_after = until_next_utc8_midnight(std::chrono::system_clock::now());
         pool::outcome limited{pool::outcome::kind::rate_limited, upstream_msg, retry_after};
