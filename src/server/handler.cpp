@@ -1,10 +1,12 @@
 #include "aiclient/server/handler.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <ctime>
 #include <random>
+#include <span>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -65,14 +67,16 @@ const char* endpoint_name(endpoint e) {
   return "unknown";
 }
 
-std::vector<header> json_headers() {
-  return {{"content-type", "application/json"}};
+std::span<const header_view> json_headers() {
+  static constexpr std::array<header_view, 1> headers{{{"content-type", "application/json"}}};
+  return headers;
 }
 
-std::vector<header> sse_headers() {
-  return {{"content-type", "text/event-stream"},
-          {"cache-control", "no-cache"},
-          {"x-accel-buffering", "no"}};
+std::span<const header_view> sse_headers() {
+  static constexpr std::array<header_view, 3> headers{{{"content-type", "text/event-stream"},
+                                                       {"cache-control", "no-cache"},
+                                                       {"x-accel-buffering", "no"}}};
+  return headers;
 }
 
 // Upstream response headers worth passing on to the client. Sorted by first letter, so that
@@ -141,7 +145,13 @@ std::string health_json() {
          std::to_string(now) + "}";
 }
 
-// Upstream response headers passed on to the client.
+// Upstream response headers passed on to the client, as views into the response (the session
+// writes names in lower case).
+std::vector<header_view> relayed_header_views(upstream::response& resp) {
+  return resp.header_views(relayable_header);
+}
+
+// The same, copied with lower-case names, for an answer kept beyond its response.
 std::vector<header> relayed_headers(upstream::response& resp) {
   std::vector<header> headers = resp.headers(relayable_header);
   for (auto& h : headers) {
@@ -156,7 +166,7 @@ awaitable<bool> relay_success(handler_env& env, upstream::response& resp, wire_p
                               const std::string& provider, client_channel& ch, access_record& rec) {
   const int status = resp.status();
   auto& token = ch.disconnect_token();
-  std::vector<header> headers = relayed_headers(resp);
+  std::vector<header_view> headers = relayed_header_views(resp);
   const bool event_stream =
       util::istarts_with(resp.header_value("content-type"), "text/event-stream");
   rec.status = status;
@@ -172,14 +182,14 @@ awaitable<bool> relay_success(handler_env& env, upstream::response& resp, wire_p
       co_await send_error(ch, proto, rec.status, std::move(msg));
       co_return false;
     }
-    co_await ch.send_response(status, std::move(headers), std::move(body));
+    co_await ch.send_response(status, headers, std::move(body));
     co_return true;
   }
 
   // Server-sent events: relay event by event as they arrive, never a partial event.
   headers.emplace_back("cache-control", "no-cache");
   headers.emplace_back("x-accel-buffering", "no");
-  if (!co_await ch.begin_stream(status, std::move(headers))) co_return true;
+  if (!co_await ch.begin_stream(status, headers)) co_return true;
   protocol::sse_framer framer;
   for (;;) {
     auto [f, piece] = co_await resp.read_some();
@@ -256,9 +266,9 @@ awaitable<bool> relay_converted(handler_env& env, upstream::response& resp, wire
   }
 
   auto converter = protocol::stream_converter::make(from, to, so);
-  std::vector<header> headers =
+  const std::span<const header_view> headers =
       (to == wire_protocol::gemini && !so.gemini_sse) ? json_headers() : sse_headers();
-  if (!co_await ch.begin_stream(resp.status(), std::move(headers))) co_return true;
+  if (!co_await ch.begin_stream(resp.status(), headers)) co_return true;
   std::string out;
   for (;;) {
     auto [f, piece] = co_await resp.read_some();
@@ -324,9 +334,9 @@ awaitable<bool> relay_code_assist(handler_env& env, upstream::response& resp,
     co_return true;
   }
   // (not a ?: inside the co_await: GCC 12 destroys such temporaries twice)
-  std::vector<header> stream_headers = json_headers();
+  std::span<const header_view> stream_headers = json_headers();
   if (so.gemini_sse) stream_headers = sse_headers();
-  if (!co_await ch.begin_stream(resp.status(), std::move(stream_headers))) co_return true;
+  if (!co_await ch.begin_stream(resp.status(), stream_headers)) co_return true;
   protocol::sse_parser parser(env.settings.max_sse_event_bytes);
   bool first = true;
   std::string out;
@@ -409,9 +419,9 @@ awaitable<bool> relay_kiro(handler_env& env, upstream::response& resp, wire_prot
     co_return true;
   }
   protocol::kiro::kiro_stream_converter converter(to, so, kopts);
-  std::vector<header> stream_headers = sse_headers();
+  std::span<const header_view> stream_headers = sse_headers();
   if (to == wire_protocol::gemini && !so.gemini_sse) stream_headers = json_headers();
-  if (!co_await ch.begin_stream(200, std::move(stream_headers))) co_return true;
+  if (!co_await ch.begin_stream(200, stream_headers)) co_return true;
   std::string out;
   for (;;) {
     auto [f, piece] = co_await resp.read_some();
@@ -628,10 +638,12 @@ awaitable<void> count_code_assist_tokens(handler_env& env, const route& r, const
 
 awaitable<bool> send_error(client_channel& ch, wire_protocol proto, int status, std::string message,
                            std::vector<header> extra) {
-  auto headers = json_headers();
-  for (auto& h : extra) headers.push_back(std::move(h));
+  const auto json = json_headers();
+  std::vector<header_view> headers(json.begin(), json.end());
+  for (const auto& h : extra)
+    headers.emplace_back(h.first, h.second);  // `extra` outlives the write
   std::string body = protocol::error_body(proto, status, message);
-  co_return co_await ch.send_response(status, std::move(headers), std::move(body));
+  co_return co_await ch.send_response(status, headers, std::move(body));
 }
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
@@ -1170,7 +1182,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       if (status == 429) {
         auto retry_after =
             parse_retry_after(resp.header_value("retry-after"), std::chrono::system_clock::now());
-        if (type == "gemini-cli-oauth"sv && !retry_after) retry_after = google_retry_delay(err_body);
+        if (type == "gemini-cli-oauth"sv && !retry_after)
+          retry_after = google_retry_delay(err_body);
         const bool daily_quota = type == "openai-qwen-oauth"sv && !retry_after &&
                                  err_body.find("insufficient_quota") != std::string::npos;
         if (daily_quota) retry_after = until_next_utc8_midnight(std::chrono::system_clock::now());

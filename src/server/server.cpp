@@ -222,8 +222,11 @@ class session final : public client_channel {
   awaitable<void> run();
 
   // --- client_channel ---
-  awaitable<bool> send_response(int status, std::vector<header> headers, std::string body) override;
-  awaitable<bool> begin_stream(int status, std::vector<header> headers) override;
+  using client_channel::begin_stream;
+  using client_channel::send_response;
+  awaitable<bool> send_response(int status, std::span<const header_view> headers,
+                                std::string body) override;
+  awaitable<bool> begin_stream(int status, std::span<const header_view> headers) override;
   awaitable<bool> send_chunk(std::string_view data) override;
   awaitable<bool> end_stream() override;
   upstream::cancel_token& disconnect_token() override { return watch_->token; }
@@ -261,7 +264,7 @@ class session final : public client_channel {
 
   awaitable<bool> write_simple_error(protocol::wire_protocol proto, int status,
                                      std::string_view msg);
-  void append_head(std::string& out, int status, const std::vector<header>& headers,
+  void append_head(std::string& out, int status, std::span<const header_view> headers,
                    std::string_view framing);
   awaitable<bool> write_out(std::string_view extra);
   /// Starts writing out_ then `extra` under the write timeout (no coroutine of its own: the
@@ -311,6 +314,21 @@ class session final : public client_channel {
   std::uint64_t bytes_ = 0;
 };
 
+}  // namespace
+
+awaitable<bool> client_channel::send_response(int status, std::vector<header> headers,
+                                              std::string body) {
+  const std::vector<header_view> views(headers.begin(), headers.end());
+  co_return co_await send_response(status, std::span<const header_view>(views), std::move(body));
+}
+
+awaitable<bool> client_channel::begin_stream(int status, std::vector<header> headers) {
+  const std::vector<header_view> views(headers.begin(), headers.end());
+  co_return co_await begin_stream(status, std::span<const header_view>(views));
+}
+
+namespace {
+
 // False when `s` holds a line break (or, for a name, a colon). A loop, not find_first_of,
 // which calls memchr once per character.
 bool safe_in_field(std::string_view s, bool is_name) {
@@ -321,7 +339,7 @@ bool safe_in_field(std::string_view s, bool is_name) {
 
 // Appends the status line and header block of a response to `out`; the handlers' headers are
 // their own or a whitelist of the upstream's, and fields with a line break are dropped anyway.
-void session::append_head(std::string& out, int status, const std::vector<header>& headers,
+void session::append_head(std::string& out, int status, std::span<const header_view> headers,
                           std::string_view framing) {
   const bool keep = keep_alive_ && !s_.draining.load();
   if (!keep) keep_alive_ = false;
@@ -339,7 +357,12 @@ void session::append_head(std::string& out, int status, const std::vector<header
         beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding")) {
       continue;
     }
+    // Lower case, as HTTP/2 requires and most gateways send (relayed names come as the
+    // upstream spelled them).
+    const std::size_t at = out.size();
     out.append(name);
+    for (auto it = out.begin() + static_cast<std::ptrdiff_t>(at); it != out.end(); ++it)
+      if (*it >= 'A' && *it <= 'Z') *it = static_cast<char>(*it + ('a' - 'A'));
     out.append(": "sv);
     out.append(value);
     out.append("\r\n"sv);
@@ -356,7 +379,8 @@ awaitable<bool> session::write_out(std::string_view extra) {
   co_return written(wec);
 }
 
-awaitable<bool> session::send_response(int status, std::vector<header> headers, std::string body) {
+awaitable<bool> session::send_response(int status, std::span<const header_view> headers,
+                                       std::string body) {
   if (write_failed_ || started_) co_return false;
   started_ = true;
   bytes_ += body.size();
@@ -379,7 +403,7 @@ awaitable<bool> session::send_response(int status, std::vector<header> headers, 
   co_return written(wec);
 }
 
-awaitable<bool> session::begin_stream(int status, std::vector<header> headers) {
+awaitable<bool> session::begin_stream(int status, std::span<const header_view> headers) {
   if (write_failed_ || started_) co_return false;
   started_ = true;
   out_.clear();

@@ -507,12 +507,12 @@ class response_impl final : public response {
     return parser_->field_value(name);
   }
 
-  std::vector<header> headers(bool (*keep)(std::string_view name)) const override {
-    std::vector<header> out;
+  std::vector<header_view> header_views(bool (*keep)(std::string_view name)) const override {
+    std::vector<header_view> out;
     for (const auto& f : parser_->fields()) {
       const std::string_view name = parser_->name(f);
       if (keep && !keep(name)) continue;
-      out.emplace_back(std::string(name), std::string(parser_->value(f)));
+      out.emplace_back(name, parser_->value(f));
     }
     return out;
   }

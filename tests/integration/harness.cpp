@@ -63,6 +63,39 @@ pool::pools one_instance_pool(const std::string& type, const std::string& base_u
   return p;
 }
 
+std::string read_until_close(asio::ip::tcp::socket& s, std::chrono::milliseconds timeout) {
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  s.non_blocking(true);
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    boost::system::error_code ec;
+    const auto n = s.read_some(asio::buffer(buf), ec);
+    if (ec == asio::error::would_block) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    if (ec) break;
+    out.append(buf, n);
+  }
+  return out;
+}
+
+std::string exchange_raw(std::uint16_t port, const std::string& request, std::size_t split,
+                         std::chrono::milliseconds pause) {
+  asio::io_context ioc;
+  asio::ip::tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), port});
+  if (split == 0 || split >= request.size()) {
+    asio::write(sock, asio::buffer(request));
+  } else {
+    asio::write(sock, asio::buffer(request.data(), split));
+    std::this_thread::sleep_for(pause);
+    asio::write(sock, asio::buffer(request.data() + split, request.size() - split));
+  }
+  return read_until_close(sock, std::chrono::seconds(5));
+}
+
 client_response http_request(std::uint16_t port, const std::string& method,
                              const std::string& target,
                              const std::vector<std::pair<std::string, std::string>>& headers,

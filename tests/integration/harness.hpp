@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/ip/tcp.hpp>
+
 #include "aiclient/config/settings.hpp"
 #include "aiclient/pool/pool_file.hpp"
 #include "aiclient/server/server.hpp"
@@ -54,6 +56,15 @@ client_response http_request(std::uint16_t port, const std::string& method,
                              const std::string& body,
                              std::function<bool(const std::string&)> on_piece = nullptr,
                              std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+/// Reads whatever the server sends on `s` until it closes or `timeout` passes.
+std::string read_until_close(boost::asio::ip::tcp::socket& s, std::chrono::milliseconds timeout);
+
+/// Writes `request` in one piece (or in two, `pause` apart, split at `split`) on a new
+/// connection and returns the bytes the server answers until it closes the connection (send
+/// "Connection: close") or 5 s pass: for what http_request() normalises (header case, framing).
+std::string exchange_raw(std::uint16_t port, const std::string& request, std::size_t split = 0,
+                         std::chrono::milliseconds pause = std::chrono::milliseconds(0));
 
 /// A child process of the aiclient-server binary with stdout+stderr captured.
 class child_server {

@@ -13,43 +13,6 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using namespace std::chrono_literals;
 
-// Reads whatever the server sends until it closes or `timeout` passes.
-std::string read_until_close(tcp::socket& s, std::chrono::milliseconds timeout) {
-  std::string out;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  s.non_blocking(true);
-  char buf[4096];
-  while (std::chrono::steady_clock::now() < deadline) {
-    boost::system::error_code ec;
-    const auto n = s.read_some(asio::buffer(buf), ec);
-    if (ec == asio::error::would_block) {
-      std::this_thread::sleep_for(5ms);
-      continue;
-    }
-    if (ec) break;
-    out.append(buf, n);
-  }
-  return out;
-}
-
-// Writes `request` in one piece (or in two, `pause` apart, split at `split`) on a new
-// connection and returns what the server answers until it closes the connection (the
-// requests send "Connection: close") or 5 s pass.
-std::string exchange_raw(std::uint16_t port, const std::string& request, std::size_t split = 0,
-                         std::chrono::milliseconds pause = 0ms) {
-  asio::io_context ioc;
-  tcp::socket sock(ioc);
-  sock.connect({asio::ip::make_address("127.0.0.1"), port});
-  if (split == 0 || split >= request.size()) {
-    asio::write(sock, asio::buffer(request));
-  } else {
-    asio::write(sock, asio::buffer(request.data(), split));
-    std::this_thread::sleep_for(pause);
-    asio::write(sock, asio::buffer(request.data() + split, request.size() - split));
-  }
-  return read_until_close(sock, 5s);
-}
-
 const std::string chat_body =
     R"({"model":"mock-model","messages":[{"role":"user","content":"Hi"}]})";
 

@@ -84,6 +84,28 @@ TEST(passthrough_headers, only_the_relayable_upstream_headers_reach_the_client) 
   EXPECT_EQ(r.headers["server"], "aiclient-server");
 }
 
+TEST(passthrough_headers, relayed_header_names_are_written_in_lower_case) {
+  fake_upstream up;
+  auto a = json_answer(R"({"id":"chatcmpl-1","object":"chat.completion","choices":[]})");
+  a.headers.emplace_back("X-RateLimit-Remaining-Requests", "99");
+  a.headers.emplace_back("Retry-After", "3");
+  up.push(a);
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  const std::string raw =
+      exchange_raw(srv.port(),
+                   "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   "Content-Type: application/json\r\nContent-Length: " +
+                       std::to_string(openai_body.size()) + "\r\n\r\n" + openai_body);
+  const auto head = raw.substr(0, raw.find("\r\n\r\n") + 2);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << raw;
+  EXPECT_NE(head.find("\r\nx-ratelimit-remaining-requests: 99\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("\r\nretry-after: 3\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("\r\ncontent-type: application/json\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("X-RateLimit"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Retry-After"), std::string::npos) << head;
+}
+
 TEST_P(passthrough, claude_non_stream_forwards_protocol_headers_and_query) {
   fake_upstream up(GetParam());
   const std::string answer = R"({"id":"msg_1","type":"message","content":[]})";

@@ -1,6 +1,7 @@
 #pragma once
 // What a request handler sees of a client exchange. No Beast here: the session implements it.
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,9 @@ namespace aiclient::server {
 
 /// A header name (lower-case) and value.
 using header = std::pair<std::string, std::string>;
+/// A response header whose name and value the caller keeps alive until the write completes
+/// (literals, or an upstream response's headers while relaying it).
+using header_view = std::pair<std::string_view, std::string_view>;
 /// A request header: lower-case name and value, views into the session's buffer that stay
 /// valid while the request is handled.
 using request_header = std::pair<std::string_view, std::string_view>;
@@ -40,11 +44,17 @@ struct incoming_request {
 class client_channel {
  public:
   virtual ~client_channel() = default;
-  /// A complete response with Content-Length.
-  virtual boost::asio::awaitable<bool> send_response(int status, std::vector<header> headers,
+  /// A complete response with Content-Length. Header names are written in lower case.
+  virtual boost::asio::awaitable<bool> send_response(int status,
+                                                     std::span<const header_view> headers,
                                                      std::string body) = 0;
   /// Starts a chunked response (the header is written and flushed at once).
-  virtual boost::asio::awaitable<bool> begin_stream(int status, std::vector<header> headers) = 0;
+  virtual boost::asio::awaitable<bool> begin_stream(int status,
+                                                    std::span<const header_view> headers) = 0;
+  /// The same with headers the call owns.
+  boost::asio::awaitable<bool> send_response(int status, std::vector<header> headers,
+                                             std::string body);
+  boost::asio::awaitable<bool> begin_stream(int status, std::vector<header> headers);
   /// Writes one chunk of a started response and flushes it.
   virtual boost::asio::awaitable<bool> send_chunk(std::string_view data) = 0;
   /// Ends a started response.

@@ -56,6 +56,8 @@ class cancel_token {
 
 /// A header name and value.
 using header = std::pair<std::string, std::string>;
+/// A header name and value that point into a response (valid while it lives).
+using header_view = std::pair<std::string_view, std::string_view>;
 
 struct prepared_head;
 
@@ -135,8 +137,15 @@ class response {
   /// Value of a response header (case-insensitive name), empty when absent.
   virtual std::string_view header_value(std::string_view name) const = 0;
   /// The response headers, in order: all of them, or those whose name `keep` accepts (the
-  /// name as the upstream spelled it).
-  virtual std::vector<header> headers(bool (*keep)(std::string_view name) = nullptr) const = 0;
+  /// name as the upstream spelled it). Views into the response, valid while it lives.
+  virtual std::vector<header_view> header_views(
+      bool (*keep)(std::string_view name) = nullptr) const = 0;
+  /// The same, copied.
+  std::vector<header> headers(bool (*keep)(std::string_view name) = nullptr) const {
+    std::vector<header> out;
+    for (const auto& [name, value] : header_views(keep)) out.emplace_back(name, value);
+    return out;
+  }
   /// Reads the next piece of (de-chunked) body. Returns {failure::none, bytes}; an empty
   /// view with failure::none means the body is complete. The view stays valid until the
   /// next call. Enforces the idle timeout between pieces.
