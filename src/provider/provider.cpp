@@ -155,8 +155,8 @@ std::shared_ptr<const upstream::prepared_head> prepared_for(const pool::instance
 
 }  // namespace
 
-std::optional<upstream::request> build_passthrough(const pool::instance& inst, passthrough_input in,
-                                                   std::string* error) {
+bool build_passthrough(const pool::instance& inst, passthrough_input in, upstream::request& req,
+                       std::string* error) {
   const auto proto = native_protocol(inst.type);
   const upstream::url* target = proto ? passthrough_target(inst.base_url, *proto, in.op) : nullptr;
   if (!target) {
@@ -166,9 +166,8 @@ std::optional<upstream::request> build_passthrough(const pool::instance& inst, p
                    ? "instance " + inst.uuid + " base URL must not carry a query"
                    : "instance " + inst.uuid + " of " + inst.type + " has an unusable base URL";
     }
-    return std::nullopt;
+    return false;
   }
-  upstream::request req;
   if (const std::string q = strip_key_param(in.query); !q.empty()) {
     req = fixed_part(inst, *target, *proto, in.op);  // a one-off target: formatted by send()
     req.target.path += "?" + q;
@@ -177,7 +176,7 @@ std::optional<upstream::request> build_passthrough(const pool::instance& inst, p
     req.prepared = prepared_for(inst, *target, *proto, in.op, &err);
     if (!req.prepared) {
       if (error) *error = "instance " + inst.uuid + " of " + inst.type + ": " + err;
-      return std::nullopt;
+      return false;
     }
   }
   bool has_version = false;
@@ -194,7 +193,7 @@ std::optional<upstream::request> build_passthrough(const pool::instance& inst, p
     req.body = std::move(in.body);
     req.borrowed_body = in.borrowed_body;
   }
-  return req;
+  return true;
 }
 
 void validate_instances(const pool::pools& p) {

@@ -984,7 +984,9 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
         }
       }
       std::string err;
-      std::optional<upstream::request> upstream_req;
+      // Built in place: a request is several strings, moved only into the client's frame.
+      upstream::request upstream_req;
+      bool built = true;
       if (type == "gemini-cli-oauth"sv) {
         auto [project, perr] = co_await env.tokens->resolve_gemini_project(pick.inst);
         if (token.cancelled()) {
@@ -1009,7 +1011,7 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
               false};
           continue;
         }
-        upstream::request g;
+        upstream::request& g = upstream_req;
         g.target = *u;
         const std::string upstream_model = inst.upstream_model(model);
         g.headers.emplace_back("authorization", "Bearer " + target->api_key);
@@ -1018,7 +1020,6 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
                                "GeminiCLI/0.56.0/" + upstream_model + " (linux; x64)");
         g.body =
             protocol::code_assist_wrap(upstream_model, project, convert ? upstream_body : body);
-        upstream_req = std::move(g);
       } else if (type == "claude-kiro-oauth"sv) {
         protocol::canonical_request q;
         if (std::string derr = protocol::decode_request(r.proto, body, q); !derr.empty()) {
@@ -1053,24 +1054,23 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
                                 false};
           continue;
         }
-        upstream::request k;
+        upstream::request& k = upstream_req;
         k.target = *u;
         for (auto& h :
              protocol::kiro::request_headers(target->api_key, kiro_facts["machine_id"], "0.11.107"))
           k.headers.push_back(std::move(h));
         k.body = std::move(built.body);
-        upstream_req = std::move(k);
       } else {
-        upstream_req = provider::build_passthrough(*target, std::move(in), &err);
+        built = provider::build_passthrough(*target, std::move(in), upstream_req, &err);
       }
-      if (!upstream_req) {
+      if (!built) {
         env.pools.report(type, inst.uuid, {pool::outcome::kind::failure, err, {}});
         last = failed_attempt{502, err, {}, {}, false};
         continue;
       }
 
       const auto t0 = clock_type::now();
-      auto result = co_await env.upstream.send(std::move(*upstream_req), &token);
+      auto result = co_await env.upstream.send(std::move(upstream_req), &token);
       rec.upstream_latency =
           std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0);
       if (token.cancelled()) {

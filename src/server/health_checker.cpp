@@ -43,8 +43,9 @@ awaitable<std::pair<bool, std::string>> probe(upstream::client& client,
               R"(,"max_tokens":1,"messages":[{"role":"user","content":"ping"}]})";
   }
   std::string err;
-  auto req = provider::build_passthrough(*inst, std::move(in), &err);
-  if (!req) co_return std::pair{false, err};
+  upstream::request req;
+  if (!provider::build_passthrough(*inst, std::move(in), req, &err))
+    co_return std::pair{false, err};
 
   // The timeout cancels the exchange through its token.
   auto token = std::make_shared<upstream::cancel_token>();
@@ -52,7 +53,7 @@ awaitable<std::pair<bool, std::string>> probe(upstream::client& client,
   deadline->async_wait([token](const boost::system::error_code& ec) {
     if (!ec) token->cancel();
   });
-  auto result = co_await client.send(std::move(*req), token.get());
+  auto result = co_await client.send(std::move(req), token.get());
   std::pair<bool, std::string> out;
   if (result.error != upstream::failure::none) {
     out = {false, token->cancelled() ? std::string("health check timed out")

@@ -1072,7 +1072,7 @@ client::~client() {
   impl_->pool->close_all();
 }
 
-asio::awaitable<send_result> client::send(request req, cancel_token* cancel) {
+asio::awaitable<send_result> client::send(request&& req, cancel_token* cancel) {
   // Not a coroutine itself: the request moves straight into impl::send's frame.
   return impl_->send(std::move(req), cancel);
 }

@@ -31,11 +31,11 @@ struct passthrough_input {
   std::string_view borrowed_body;
 };
 
-/// Builds the upstream request for a same-protocol pass-through to `inst`; `in.body` is moved
-/// into it (no second copy of a large body). Returns std::nullopt with `error` set when the
-/// instance's URL is unusable.
-std::optional<upstream::request> build_passthrough(const pool::instance& inst, passthrough_input in,
-                                                   std::string* error);
+/// Builds the upstream request for a same-protocol pass-through to `inst` into `out` (a fresh
+/// request); `in.body` is moved into it (no second copy of a large body). Returns false with
+/// `error` set when the instance's URL is unusable.
+bool build_passthrough(const pool::instance& inst, passthrough_input in, upstream::request& out,
+                       std::string* error);
 
 /// Checks every instance's URLs of the supported types; throws config::config_error naming
 /// the type, index and key.

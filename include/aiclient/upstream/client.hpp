@@ -188,7 +188,8 @@ class client {
   /// Sends `req` and reads the response header. When `cancel` is given, cancelling it aborts
   /// the exchange (failure::aborted), during send() and during later body reads of the
   /// response; the token must outlive the response.
-  boost::asio::awaitable<send_result> send(request req, cancel_token* cancel = nullptr);
+  /// `req` is moved into the exchange when send() is called.
+  boost::asio::awaitable<send_result> send(request&& req, cancel_token* cancel = nullptr);
 
   /// Number of idle pooled connections (all hosts), for tests and metrics.
   std::size_t idle_connections() const noexcept;
