@@ -22,6 +22,7 @@
 
 #include "aiclient/auth/token_manager.hpp"
 #include "aiclient/net/deadline.hpp"
+#include "aiclient/net/write_now.hpp"
 #include "aiclient/protocol/errors.hpp"
 #include "aiclient/protocol/request_body.hpp"
 #include "aiclient/provider/provider.hpp"
@@ -267,14 +268,20 @@ class session final : public client_channel {
   void append_head(std::string& out, int status, std::span<const header_view> headers,
                    std::string_view framing);
   awaitable<bool> write_out(std::string_view extra);
-  /// Starts writing out_ then `extra` under the write timeout (no coroutine of its own: the
-  /// caller awaits the write), and settles it: out_ cleared, write_failed_ set on an error.
-  auto write_head(std::string_view extra) {
+  /// Writes what the socket takes of `bufs` at once (net::write_now): true when that was all
+  /// of it or the write failed (`ec`); false when the caller awaits write_rest(bufs).
+  template <std::size_t N>
+  bool write_now(std::array<asio::const_buffer, N>& bufs, beast::error_code& ec) {
+    return net::write_now(sock_, bufs, ec);
+  }
+  /// Starts writing the rest of `bufs` under the write timeout (no coroutine of its own: the
+  /// caller awaits the write).
+  template <std::size_t N>
+  auto write_rest(const std::array<asio::const_buffer, N>& bufs) {
     deadline_.expires_after(milliseconds(s_.settings.write_timeout_ms));
-    const std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
-                                                 asio::buffer(extra.data(), extra.size())};
     return asio::async_write(sock_, bufs, use_tuple);
   }
+  /// Settles a write: out_ cleared, write_failed_ set on an error.
   bool written(beast::error_code wec) {
     const auto ec = settle(wec);
     out_.clear();
@@ -375,7 +382,13 @@ void session::append_head(std::string& out, int status, std::span<const header_v
 }
 
 awaitable<bool> session::write_out(std::string_view extra) {
-  auto [wec, n] = co_await write_head(extra);
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
+                                         asio::buffer(extra.data(), extra.size())};
+  beast::error_code wec;
+  if (!write_now(bufs, wec)) {
+    auto [ec, n] = co_await write_rest(bufs);
+    wec = ec;
+  }
   co_return written(wec);
 }
 
@@ -399,7 +412,13 @@ awaitable<bool> session::send_response(int status, std::span<const header_view> 
     out_.append(body);
     extra = {};
   }
-  auto [wec, n] = co_await write_head(extra);
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(out_),
+                                         asio::buffer(extra.data(), extra.size())};
+  beast::error_code wec;
+  if (!write_now(bufs, wec)) {
+    auto [ec, n] = co_await write_rest(bufs);
+    wec = ec;
+  }
   co_return written(wec);
 }
 
@@ -423,16 +442,15 @@ awaitable<bool> session::send_chunk(std::string_view data) {
     out_.append("\r\n");
     co_return co_await write_out({});
   }
-  deadline_.expires_after(milliseconds(s_.settings.write_timeout_ms));
   static constexpr std::string_view crlf = "\r\n";
-  const std::array<asio::const_buffer, 3> bufs{asio::buffer(out_),
-                                               asio::buffer(data.data(), data.size()),
-                                               asio::buffer(crlf.data(), crlf.size())};
-  auto [wec, n] = co_await asio::async_write(sock_, bufs, use_tuple);
-  const auto ec = settle(wec);
-  out_.clear();
-  if (ec) write_failed_ = true;
-  co_return !ec;
+  std::array<asio::const_buffer, 3> bufs{asio::buffer(out_), asio::buffer(data.data(), data.size()),
+                                         asio::buffer(crlf.data(), crlf.size())};
+  beast::error_code wec;
+  if (!write_now(bufs, wec)) {
+    auto [ec, n] = co_await write_rest(bufs);
+    wec = ec;
+  }
+  co_return written(wec);
 }
 
 awaitable<bool> session::end_stream() {

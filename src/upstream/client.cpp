@@ -29,6 +29,7 @@
 #include <unordered_map>
 
 #include "aiclient/net/deadline.hpp"
+#include "aiclient/net/write_now.hpp"
 #include "aiclient/util/strings.hpp"
 
 namespace aiclient::upstream {
@@ -985,10 +986,16 @@ struct client::impl {
 
     c.deadline.expires_after(opts.first_byte_timeout);
     const std::string_view body = msg.body();
-    const std::array<asio::const_buffer, 2> out{asio::buffer(msg.head),
-                                                asio::buffer(body.data(), body.size())};
-    auto [raw_wec, wn] =
-        co_await with_stream(c, [&](auto& s) { return asio::async_write(s, out, use_tuple); });
+    std::array<asio::const_buffer, 2> out{asio::buffer(msg.head),
+                                          asio::buffer(body.data(), body.size())};
+    // Plain TCP: what the socket takes at once goes out without an asynchronous operation
+    // (a request of a few KB, all of it); TLS writes through its stream.
+    error_code raw_wec;
+    if (c.tls || !net::write_now(*c.plain, out, raw_wec)) {
+      auto [ec, wn] =
+          co_await with_stream(c, [&](auto& s) { return asio::async_write(s, out, use_tuple); });
+      raw_wec = ec;
+    }
     const error_code wec = c.settle(raw_wec);
     if (aborted) co_return abort_result();
     if (wec) {
