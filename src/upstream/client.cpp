@@ -31,6 +31,7 @@
 #include "aiclient/net/deadline.hpp"
 #include "aiclient/net/write_now.hpp"
 #include "aiclient/util/strings.hpp"
+#include "response_parser.hpp"
 
 namespace aiclient::upstream {
 
@@ -53,101 +54,13 @@ constexpr auto probe_after = std::chrono::seconds(1);
 constexpr std::size_t read_reserve = 8 * 1024;
 
 using tls_stream = ssl::stream<tcp::socket>;
-/// Where a header field's name and value are in a connection's header buffer.
-struct field_pos {
-  std::uint32_t name_at, name_size, value_at, value_size;
-};
+using detail::field_pos;
+using detail::response_parser;
 
-/// The parser of one upstream response. Beast's basic_parser does the HTTP parsing; the
-/// status and the fields go into the connection's header buffer (reused from response to
-/// response) instead of Beast's basic_fields (one allocation per field), and the body is
-/// delivered into the caller's buffer as http::buffer_body does. Trailer fields are not kept.
-class response_parser final : public http::basic_parser<false> {
- public:
-  using body_type = http::buffer_body::value_type;
-
-  /// `head` and `fields` are the connection's, cleared here and filled by the parse.
-  response_parser(std::string& head, std::vector<field_pos>& fields)
-      : head_(head), fields_(fields) {
-    head_.clear();
-    fields_.clear();
-  }
-
-  unsigned status() const noexcept { return status_; }
-  body_type& body() noexcept { return body_; }
-  const std::vector<field_pos>& fields() const noexcept { return fields_; }
-  std::string_view name(const field_pos& f) const {
-    return std::string_view(head_).substr(f.name_at, f.name_size);
-  }
-  std::string_view value(const field_pos& f) const {
-    return std::string_view(head_).substr(f.value_at, f.value_size);
-  }
-  /// First value of a field (case-insensitive name), empty when absent.
-  std::string_view field_value(std::string_view name_any_case) const {
-    for (const auto& f : fields_)
-      if (util::iequals(name(f), name_any_case)) return value(f);
-    return {};
-  }
-
- private:
-  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
-                       error_code& ec) override {
-    ec = http::error::bad_version;  // never called for a response parser
-  }
-  void on_response_impl(int code, beast::string_view, int, error_code& ec) override {
-    ec = {};
-    status_ = static_cast<unsigned>(code);
-  }
-  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
-                     error_code& ec) override {
-    ec = {};
-    if (header_done_) return;  // a trailer
-    // Offsets fit: the whole header is below header_limit (a uint32).
-    field_pos f{static_cast<std::uint32_t>(head_.size()), static_cast<std::uint32_t>(name.size()),
-                0, static_cast<std::uint32_t>(value.size())};
-    head_.append(name.data(), name.size());
-    f.value_at = static_cast<std::uint32_t>(head_.size());
-    head_.append(value.data(), value.size());
-    fields_.push_back(f);
-  }
-  void on_header_impl(error_code& ec) override {
-    ec = {};
-    header_done_ = true;
-  }
-  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code& ec) override {
-    ec = {};
-  }
-  // As http::buffer_body's reader: copies into body_.data, or asks for a buffer.
-  std::size_t put_body(beast::string_view data, error_code& ec) {
-    if (!body_.data) {
-      ec = http::error::need_buffer;
-      return 0;
-    }
-    const std::size_t n = std::min(body_.size, data.size());
-    if (n > 0) std::memcpy(body_.data, data.data(), n);
-    body_.data = static_cast<char*>(body_.data) + n;
-    body_.size -= n;
-    if (n == data.size())
-      ec = {};
-    else
-      ec = http::error::need_buffer;
-    return n;
-  }
-  std::size_t on_body_impl(beast::string_view data, error_code& ec) override {
-    return put_body(data, ec);
-  }
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code& ec) override { ec = {}; }
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, error_code& ec) override {
-    return put_body(data, ec);
-  }
-  void on_finish_impl(error_code& ec) override { ec = {}; }
-
-  std::string& head_;
-  std::vector<field_pos>& fields_;
-  unsigned status_ = 0;
-  bool header_done_ = false;
-  body_type body_;
-};
+/// The bytes of a buffer sequence of one buffer (a flat_buffer's data) as a view.
+std::string_view as_view(asio::const_buffer b) {
+  return {static_cast<const char*>(b.data()), b.size()};
+}
 
 /// A request ready for the wire: the serialized head and the body.
 struct wire_request {
@@ -535,27 +448,26 @@ class response_impl final : public response {
       for (;;) {
         body.data = piece_->data();
         body.size = piece_->size();
-        body.more = true;
-        // Bytes already buffered (read with the header) are parsed here: an asynchronous read
-        // of them would complete through a post to the io_context.
+        // Bytes already buffered (read with the header, or by the last read) are parsed
+        // without I/O: a stream that arrived in one segment becomes one piece.
         if (const std::size_t got = drain_buffered(body); got > 0)
           co_return result{failure::none, std::string_view(piece_->data(), got)};
         if (deferred_) co_return result{report_deferred(), {}};
         if (parser_->is_done()) co_return result{failure::none, {}};
         conn_->deadline.expires_after(idle_timeout_);
+        const std::size_t room =
+            std::clamp<std::size_t>(conn_->buffer.capacity() - conn_->buffer.size(), 512, 65536);
         auto [rec, n] = co_await with_stream(*conn_, [&](auto& s) {
-          return http::async_read_some(s, conn_->buffer, *parser_, use_tuple);
+          return s.async_read_some(conn_->buffer.prepare(room), use_tuple);
         });
+        conn_->buffer.commit(n);
         error_code ec = conn_->settle(rec);
         if (aborted_) co_return result{failure::aborted, {}};
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec == ssl::error::stream_truncated && parser_->need_eof()) {
-          // A body delimited by the end of the connection: the peer skipped close_notify.
-          error_code eof_ec;
-          parser_->put_eof(eof_ec);
-          if (!eof_ec) ec = {};
+        if (ec == asio::error::eof || (ec == ssl::error::stream_truncated && parser_->need_eof())) {
+          // The end of the connection (for TLS, also without close_notify when the body is
+          // delimited by it): it ends such a body; any other is cut short.
+          parser_->put_eof(ec);
         }
-        std::size_t got = piece_->size() - body.size;
         if (ec) {
           failure f = classify(ec, failure::idle_timeout);
           fail(f);
@@ -567,11 +479,6 @@ class response_impl final : public response {
           }
           co_return result{f, {}};
         }
-        if (got > 0) {
-          got += drain_buffered(body);
-          co_return result{failure::none, std::string_view(piece_->data(), got)};
-        }
-        if (parser_->is_done()) co_return result{failure::none, {}};
       }
     } catch (const std::exception& e) {
       spdlog::error("upstream {}: unexpected error while reading the body: {}", conn_->authority,
@@ -632,11 +539,11 @@ class response_impl final : public response {
   /// Parses body bytes already in the connection's buffer into the rest of the piece, without
   /// I/O: a stream that arrived in one segment becomes one piece (relayed in one write), not
   /// one piece per HTTP chunk. A parse error is kept for the next call, after this data.
-  std::size_t drain_buffered(http::buffer_body::value_type& body) {
+  std::size_t drain_buffered(response_parser::body_buffer& body) {
     const std::size_t before = body.size;
     while (body.size > 0 && conn_->buffer.size() > 0 && !parser_->is_done()) {
       error_code pec;
-      const std::size_t used = parser_->put(conn_->buffer.data(), pec);
+      const std::size_t used = parser_->put(as_view(conn_->buffer.data()), pec);
       conn_->buffer.consume(used);
       if (pec == http::error::need_more || pec == http::error::need_buffer) break;
       if (pec) {
@@ -1012,7 +919,6 @@ struct client::impl {
       response_parser* parser = &c.parser.emplace(c.head, c.fields);
       parser->header_limit(static_cast<std::uint32_t>(
           std::min<std::size_t>(opts.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
-      parser->body_limit(boost::none);
       if (head) parser->skip(true);
       c.deadline.expires_at(header_deadline);
       // What http::async_read_header does, without its composed operation: parse what is
@@ -1022,7 +928,7 @@ struct client::impl {
       error_code raw_rec;
       for (;;) {
         if (c.buffer.size() > 0) {
-          const std::size_t used = parser->put(c.buffer.data(), raw_rec);
+          const std::size_t used = parser->put(as_view(c.buffer.data()), raw_rec);
           c.buffer.consume(used);
           if (raw_rec == http::error::need_more)
             raw_rec = {};
