@@ -279,21 +279,10 @@ void append_host_header(std::string& out, const url& u) {
   if (v6) out.push_back(']');
 }
 
-/// tchar of RFC 9110 (the characters of a header name or method), as a table.
-constexpr std::array<bool, 256> token_table() {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}
-constexpr std::array<bool, 256> token_chars = token_table();
-
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
-    if (!token_chars[static_cast<unsigned char>(c)]) return false;
+    if (!detail::token_chars[static_cast<unsigned char>(c)]) return false;
   }
   return true;
 }

@@ -20,17 +20,6 @@ namespace {
 namespace http = boost::beast::http;
 using namespace std::string_view_literals;
 
-/// tchar of RFC 9110 (the characters of a field name), as a table.
-constexpr std::array<bool, 256> token_table() {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}
-constexpr std::array<bool, 256> token_chars = token_table();
-
 /// Index of the first control character of `s` other than HTAB (DEL included), or s.size():
 /// what ends a header line, or makes a value or reason phrase invalid. 16 bytes at a time.
 std::size_t first_control(std::string_view s) noexcept {

@@ -6,6 +6,7 @@
 // then splits the complete block. The errors are Beast's http::error codes (the client
 // classifies them as before); the fields go into the connection's header buffer, reused from
 // response to response; the body is delivered into the caller's buffer piece by piece.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -16,6 +17,17 @@
 #include <boost/system/error_code.hpp>
 
 namespace aiclient::upstream::detail {
+
+/// tchar of RFC 9110 (the characters of a method or a field name), as a table.
+constexpr std::array<bool, 256> token_table() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+inline constexpr std::array<bool, 256> token_chars = token_table();
 
 /// Where a header field's name and value are in the header buffer.
 struct field_pos {
