@@ -20,6 +20,13 @@ namespace {
 namespace http = boost::beast::http;
 using namespace std::string_view_literals;
 
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (const char c : s)
+    if (!token_chars[static_cast<unsigned char>(c)]) return false;
+  return true;
+}
+
 /// Index of the first control character of `s` other than HTAB (DEL included), or s.size():
 /// what ends a header line, or makes a value or reason phrase invalid. 16 bytes at a time.
 std::size_t first_control(std::string_view s) noexcept {
@@ -363,9 +370,17 @@ bool response_parser::parse_fields(std::string_view block, error_code& ec) {
         return false;
       }
       transfer_encoding = true;
+      bool valid = true;
       for_each_token(value, [&](std::string_view coding) {
-        chunked_ = equals_lower(trim_ows(coding.substr(0, coding.find(';'))), "chunked"sv);
+        valid = valid && is_token(coding);
+        chunked_ = equals_lower(coding, "chunked"sv);
       });
+      // Not a list of plain codings (parameters included: none is defined for the codings an
+      // upstream sends, and parsers disagree on malformed ones): the framing is unknown.
+      if (!valid) {
+        ec = http::error::bad_transfer_encoding;
+        return false;
+      }
     } else if (equals_lower(name, "connection"sv)) {
       for_each_token(value, [&](std::string_view option) {
         if (equals_lower(option, "close"sv)) close_ = true;
