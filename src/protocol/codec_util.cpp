@@ -421,21 +421,6 @@ __attribute__((target("avx2"))) bool index_padded_avx2(const char* p, const char
 }
 #endif
 
-// The closing quote of a string whose content starts at p, from the quote index of its body:
-// nullptr when the string does not close before `end`.
-inline const char* closing_quote(const quote_index& qi, const char* p, const char* end) {
-  const auto from = static_cast<std::size_t>(p - qi.base);
-  const auto stop = static_cast<std::size_t>(end - qi.base);
-  std::size_t word = from / 64;
-  std::uint64_t bits = qi.bits[word] & (~std::uint64_t{0} << (from % 64));
-  while (!bits) {
-    if (++word * 64 >= stop) return nullptr;
-    bits = qi.bits[word];
-  }
-  const std::size_t at = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
-  return at < stop ? qi.base + at : nullptr;
-}
-
 inline bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
@@ -474,8 +459,9 @@ bool valid_json(std::string_view s, bool padded, const quote_index* quotes) noex
   const char* const end = p + s.size();
   constexpr std::size_t max_depth = 1024;
   std::string stack;  // closing brackets of the open containers
+  // Most bytes between tokens are no whitespace: one comparison rejects them.
   const auto skip_ws = [&] {
-    while (p < end && is_ws(*p)) ++p;
+    while (p < end && static_cast<unsigned char>(*p) <= ' ' && is_ws(*p)) ++p;
   };
   const auto key = [&] {
     if (p >= end || *p != '"') return false;
@@ -675,80 +661,84 @@ bool has_non_ascii(std::string_view s) {
   return false;
 }
 
-// Appends the bytes of an escape sequence [q, e) (valid, from skip_escape) escaped as string
-// content: its backslashes and quotes get a backslash.
-void append_escaped_escape(std::string& out, const char* q, const char* e) {
-  for (; q < e; ++q) {
-    if (*q == '\\' || *q == '"') out += '\\';
-    out += *q;
-  }
-}
-
 // The fast path of piece_json: append_minified and append_json_string_content in one pass
 // (no intermediate copy), for JSON text whose strings are valid and whose bytes are valid UTF-8
 // with no control character outside whitespace between tokens, which is what the codecs pass
 // (raw subtrees that reader::raw validated). On any other input it leaves `out` as it was and
 // returns false: the caller then runs the two steps, so the output is the same for every input.
+// The output never takes more than two bytes per input byte: `out` grows by that once and is
+// written through a pointer (16 bytes per store), not by one append per run between quotes.
 bool append_minified_escaped(std::string& out, std::string_view json) {
   if (has_non_ascii(json) && !simdjson::validate_utf8(json.data(), json.size())) return false;
   const std::size_t start = out.size();
-  const auto give_up = [&] {
-    out.resize(start);
-    return false;
-  };
+  out.resize(start + 2 * json.size());
+  char* o = out.data() + start;
   const char* p = json.data();
   const char* const end = p + json.size();
   bool inside = false;  // in a string literal
-  while (p < end) {
-    // The run of bytes copied as they are: up to a quote, a backslash, a control character,
-    // or (between tokens) a space.
-    const char* r = p;
+  for (;;) {
+    // Bytes copied as they are, up to a quote, a backslash, a control character, or (between
+    // tokens) a space. Stores of 16 bytes stay within the 2 * size bytes: the output is never
+    // more than twice the input read, and 16 more input bytes remain.
 #if defined(__SSE2__)
     const __m128i quote = _mm_set1_epi8('"');
     const __m128i backslash = _mm_set1_epi8('\\');
     const __m128i limit = _mm_set1_epi8(inside ? 0x20 : 0x21);  // below: special (signed)
     const __m128i zero = _mm_setzero_si128();
-    while (end - r >= 16) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
+    while (end - p >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
       // Bytes from 0x80 are negative: "less than limit" but not "less than 0" are ASCII controls.
       const __m128i low = _mm_andnot_si128(_mm_cmplt_epi8(v, zero), _mm_cmplt_epi8(v, limit));
       const __m128i hits =
           _mm_or_si128(low, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
       const auto bits = static_cast<unsigned>(_mm_movemask_epi8(hits));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
       if (bits) {
-        r += __builtin_ctz(bits);
+        const unsigned n = static_cast<unsigned>(__builtin_ctz(bits));
+        p += n;
+        o += n;
         break;
       }
-      r += 16;
+      p += 16;
+      o += 16;
     }
 #endif
     const unsigned char lim = inside ? 0x20 : 0x21;
-    while (r < end) {
-      const auto c = static_cast<unsigned char>(*r);
+    while (p < end) {
+      const auto c = static_cast<unsigned char>(*p);
       if (c == '"' || c == '\\' || c < lim) break;
-      ++r;
+      *o++ = *p++;
     }
-    out.append(p, static_cast<std::size_t>(r - p));
-    p = r;
     if (p >= end) break;
     const char c = *p;
     if (c == '"') {
-      out += "\\\"";
+      *o++ = '\\';
+      *o++ = '"';
       inside = !inside;
       ++p;
     } else if (c == '\\') {
-      if (!inside) return give_up();
-      const char* e = skip_escape(p, end);
-      if (!e) return give_up();
-      append_escaped_escape(out, p, e);
-      p = e;
+      const char* e = inside ? skip_escape(p, end) : nullptr;
+      if (!e) {
+        out.resize(start);
+        return false;
+      }
+      // Its backslashes and quotes get a backslash.
+      for (; p < e; ++p) {
+        if (*p == '\\' || *p == '"') *o++ = '\\';
+        *o++ = *p;
+      }
     } else if (!inside && is_ws(c)) {
       ++p;
-    } else {
-      return give_up();  // a control character: let the two steps decide
+    } else {  // a control character: let the two steps decide
+      out.resize(start);
+      return false;
     }
   }
-  if (inside) return give_up();
+  if (inside) {
+    out.resize(start);
+    return false;
+  }
+  out.resize(static_cast<std::size_t>(o - out.data()));
   return true;
 }
 
@@ -877,6 +867,7 @@ bool reader::open(std::string_view body, od::object& root, std::size_t allocated
   // finds a bad escape, every string is checked on its own as before (the same errors).
   escapes_checked_ = index_body(std::string_view(st.base, body.size()), s.quotes);
   quote_index_ = {st.base, s.quotes.data()};
+  body_end_ = st.base + body.size();
   od::document& doc = s.doc;
   od::json_type t{};
   if (const error_code e = doc.type().get(t)) return fail(e);
@@ -920,11 +911,28 @@ bool reader::text(od::value v, text_value& out, std::string_view what) {
   return true;
 }
 
+bool reader::unescaped_key(od::field& field, std::string_view& key) {
+  if (const error_code e = field.unescaped_key().get(key)) return fail(e);
+  return true;
+}
+
 bool reader::plain(od::value v, std::string_view& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
   if (t != od::json_type::string) return type_error(what, "a string");
+  if (escapes_checked_) {
+    // As for keys: a string without a backslash is its own plain form (no copy into simdjson's
+    // string buffer); the value is consumed by taking its token.
+    const std::string_view tok = trim_ws(v.raw_json_token());
+    if (tok.size() >= 2 && tok.front() == '"' && tok.back() == '"') {
+      const std::string_view content = tok.substr(1, tok.size() - 2);
+      if (no_backslash_padded(content.data(), content.data() + content.size())) {
+        out = content;
+        return true;
+      }
+    }
+  }
   if (const error_code e = v.get_string().get(out)) return fail(e);
   return true;
 }
