@@ -200,9 +200,9 @@ bool is_null_schema(std::string_view s) {
   bool null_type = false;
   bool other = false;
   members(s, [&](std::string_view k, std::string_view v) {
-    if (k == "type") {
+    if (is(k, "type")) {
       null_type = v == R"("null")";
-    } else if (k != "description" && k != "title") {
+    } else if (!is(k, "description") && !is(k, "title")) {
       other = true;
     }
   });
@@ -219,8 +219,8 @@ class schema_cleaner {
   void run(std::string& out) {
     const std::string_view root = trim_ws(std::string_view(begin_, end_ - begin_));
     members(root, [&](std::string_view k, std::string_view v) {
-      if (k != "$defs" && k != "definitions") return;
-      const std::string_view prefix = k == "$defs" ? "#/$defs/" : "#/definitions/";
+      if (!is(k, "$defs") && !is(k, "definitions")) return;
+      const std::string_view prefix = is(k, "$defs") ? "#/$defs/" : "#/definitions/";
       members(v, [&](std::string_view name, std::string_view def) {
         defs_.push_back({std::string(prefix) + std::string(name), def});
       });
@@ -458,24 +458,24 @@ void json_schema_spelling(std::string_view v, std::string& out) {
     bool nullable = false;
     bool string_type = false;
     members(v, [&](std::string_view k, std::string_view x) {
-      if (k == "nullable") nullable = x == "true";
-      if (k == "type") string_type = !x.empty() && x.front() == '"';
+      if (is(k, "nullable")) nullable = x == "true";
+      if (is(k, "type")) string_type = !x.empty() && x.front() == '"';
     });
     out += '{';
     bool first = true;
     members(v, [&](std::string_view k, std::string_view x) {
-      if (k == "nullable" && string_type) return;  // folded into "type"
+      if (is(k, "nullable") && string_type) return;  // folded into "type"
       if (!first) out += ',';
       first = false;
       out += '"';
       out += k;
       out += "\":";
-      if (k == "type" && string_type) {
+      if (is(k, "type") && string_type) {
         if (nullable) out += '[';
         append_lower(out, x);
         if (nullable) out += R"(,"null"])";
-      } else if (k == "enum" || k == "const" || k == "default" || k == "example" ||
-                 k == "examples") {
+      } else if (is(k, "enum") || is(k, "const") || is(k, "default") || is(k, "example") ||
+                 is(k, "examples")) {
         out += x;
       } else {
         json_schema_spelling(x, out);
@@ -541,12 +541,12 @@ class part_reader {
     bool error_form = false;
     if (!r_.fields(v, R"("functionResponse.response")", [&](std::string_view k, od::value x) {
           ++count;
-          if (k != "output" && k != "error") return true;
+          if (!is(k, "output") && !is(k, "error")) return true;
           od::json_type xt{};
           if (!r_.type(x, xt)) return false;
           if (xt != od::json_type::string) return true;
           text_form = true;
-          error_form = k == "error";
+          error_form = is(k, "error");
           return r_.text(x, text, R"("functionResponse.response")");
         }))
       return false;
@@ -839,7 +839,7 @@ class request_decoder {
     if (gemini_key(key, "tools")) return tools(v);
     if (gemini_key(key, "toolConfig")) return tool_config(v);
     if (gemini_key(key, "generationConfig")) return generation_config(v);
-    if (key == "model") return r_.text(v, q_.model, R"("model")");
+    if (is(key, "model")) return r_.text(v, q_.model, R"("model")");
     extra_field e;
     e.protocol = wire_protocol::gemini;
     e.key = key;

@@ -90,16 +90,16 @@ class request_decoder {
   request_decoder(reader& r, canonical_request& q) : r_(r), q_(q) {}
 
   bool field(std::string_view key, od::value v) {
-    if (key == "model") return r_.text(v, q_.model, R"("model")");
-    if (key == "messages") return messages(v);
-    if (key == "tools") return tools(v);
-    if (key == "tool_choice") return tool_choice(v);
-    if (key == "parallel_tool_calls") return r_.boolean(v, q_.parallel_tool_calls, key_name(key));
-    if (key == "max_tokens") {
+    if (is(key, "model")) return r_.text(v, q_.model, R"("model")");
+    if (is(key, "messages")) return messages(v);
+    if (is(key, "tools")) return tools(v);
+    if (is(key, "tool_choice")) return tool_choice(v);
+    if (is(key, "parallel_tool_calls")) return r_.boolean(v, q_.parallel_tool_calls, key_name(key));
+    if (is(key, "max_tokens")) {
       if (q_.max_completion_tokens && q_.max_tokens) return true;  // max_completion_tokens wins
       return r_.integer(v, q_.max_tokens, R"("max_tokens")");
     }
-    if (key == "max_completion_tokens") {
+    if (is(key, "max_completion_tokens")) {
       std::optional<std::int64_t> n;
       if (!r_.integer(v, n, R"("max_completion_tokens")")) return false;
       if (n) {
@@ -108,28 +108,28 @@ class request_decoder {
       }
       return true;
     }
-    if (key == "temperature") return r_.number(v, q_.temperature, R"("temperature")");
-    if (key == "top_p") return r_.number(v, q_.top_p, R"("top_p")");
-    if (key == "presence_penalty") return r_.number(v, q_.presence_penalty, key_name(key));
-    if (key == "frequency_penalty") return r_.number(v, q_.frequency_penalty, key_name(key));
-    if (key == "seed") return r_.integer(v, q_.seed, R"("seed")");
-    if (key == "n") return r_.integer(v, q_.candidates, R"("n")");
-    if (key == "stop") return stop(v);
-    if (key == "response_format") return response_format(v);
-    if (key == "reasoning_effort") return reasoning_effort(v);
-    if (key == "stream") {
+    if (is(key, "temperature")) return r_.number(v, q_.temperature, R"("temperature")");
+    if (is(key, "top_p")) return r_.number(v, q_.top_p, R"("top_p")");
+    if (is(key, "presence_penalty")) return r_.number(v, q_.presence_penalty, key_name(key));
+    if (is(key, "frequency_penalty")) return r_.number(v, q_.frequency_penalty, key_name(key));
+    if (is(key, "seed")) return r_.integer(v, q_.seed, R"("seed")");
+    if (is(key, "n")) return r_.integer(v, q_.candidates, R"("n")");
+    if (is(key, "stop")) return stop(v);
+    if (is(key, "response_format")) return response_format(v);
+    if (is(key, "reasoning_effort")) return reasoning_effort(v);
+    if (is(key, "stream")) {
       std::optional<bool> b;
       if (!r_.boolean(v, b, R"("stream")")) return false;
       q_.stream = b.value_or(false);
       return true;
     }
-    if (key == "stream_options") {
+    if (is(key, "stream_options")) {
       return r_.fields(v, R"("stream_options")", [&](std::string_view k, od::value x) {
-        if (k == "include_usage") return r_.boolean(x, q_.include_usage, R"("include_usage")");
+        if (is(k, "include_usage")) return r_.boolean(x, q_.include_usage, R"("include_usage")");
         return true;
       });
     }
-    if (key == "user") return r_.text(v, q_.user, R"("user")");
+    if (is(key, "user")) return r_.text(v, q_.user, R"("user")");
     extra_field e;
     e.protocol = wire_protocol::openai;
     e.key = key;
@@ -163,7 +163,7 @@ class request_decoder {
       return true;
     }
     if (t != od::json_type::array) return r_.type_error(R"("stop")", "a string or an array");
-    return r_.elements(v, R"("stop")", [&](std::size_t, od::value x) {
+    return r_.elements(v, t, R"("stop")", [&](std::size_t, od::value x) {
       text_value s;
       if (!r_.text(x, s, R"("stop" items)")) return false;
       q_.stop.push_back(s);
@@ -182,16 +182,16 @@ class request_decoder {
   bool response_format(od::value v) {
     std::string_view type;
     return r_.fields(v, R"("response_format")", [&](std::string_view k, od::value x) {
-      if (k == "type") return r_.plain(x, type, R"("response_format.type")");
-      if (k == "json_schema") {
+      if (is(k, "type")) return r_.plain(x, type, R"("response_format.type")");
+      if (is(k, "json_schema")) {
         return r_.fields(x, R"("response_format.json_schema")",
                          [&](std::string_view k2, od::value y) {
-                           if (k2 == "name") return r_.text(y, q_.format.name, R"("name")");
-                           if (k2 == "description")
+                           if (is(k2, "name")) return r_.text(y, q_.format.name, R"("name")");
+                           if (is(k2, "description"))
                              return r_.text(y, q_.format.description, R"("description")");
-                           if (k2 == "schema")
+                           if (is(k2, "schema"))
                              return r_.raw_object(y, q_.format.schema, R"("json_schema.schema")");
-                           if (k2 == "strict")
+                           if (is(k2, "strict"))
                              return r_.boolean(y, q_.format.strict, R"("strict")");
                            return true;
                          });
@@ -202,11 +202,11 @@ class request_decoder {
 
   bool set_format(std::string_view type) {
     if (type.empty()) return true;
-    if (type == "text") {
+    if (is(type, "text")) {
       q_.format.kind = response_format_kind::text;
-    } else if (type == "json_object") {
+    } else if (is(type, "json_object")) {
       q_.format.kind = response_format_kind::json_object;
-    } else if (type == "json_schema") {
+    } else if (is(type, "json_schema")) {
       q_.format.kind = response_format_kind::json_schema;
       if (q_.format.schema.empty())
         return r_.fail(R"("response_format.json_schema.schema" is required)");
@@ -239,17 +239,17 @@ class request_decoder {
     std::string_view type;
     text_value name;
     if (!r_.fields(v, R"("tool_choice")", [&](std::string_view k, od::value x) {
-          if (k == "type") return r_.plain(x, type, R"("tool_choice.type")");
-          if (k == "function") {
+          if (is(k, "type")) return r_.plain(x, type, R"("tool_choice.type")");
+          if (is(k, "function")) {
             return r_.fields(x, R"("tool_choice.function")", [&](std::string_view k2, od::value y) {
-              if (k2 == "name") return r_.text(y, name, R"("tool_choice.function.name")");
+              if (is(k2, "name")) return r_.text(y, name, R"("tool_choice.function.name")");
               return true;
             });
           }
           return true;
         }))
       return false;
-    if (type != "function" || name.empty())
+    if (!is(type, "function") || name.empty())
       return r_.fail(
           R"(tool_choice must be "auto", "none", "required" or {"type":"function","function":{"name":...}})");
     q_.choice.mode = tool_choice_mode::named;
@@ -263,23 +263,24 @@ class request_decoder {
       tool t;
       bool has_function = false;
       if (!r_.fields(x, R"("tools" items)", [&](std::string_view k, od::value y) {
-            if (k == "type") return r_.plain(y, type, R"("tools[].type")");
-            if (k == "function") {
+            if (is(k, "type")) return r_.plain(y, type, R"("tools[].type")");
+            if (is(k, "function")) {
               has_function = true;
               return r_.fields(y, R"("tools[].function")", [&](std::string_view k2, od::value z) {
-                if (k2 == "name") return r_.text(z, t.name, R"("tools[].function.name")");
-                if (k2 == "description")
+                if (is(k2, "name")) return r_.text(z, t.name, R"("tools[].function.name")");
+                if (is(k2, "description"))
                   return r_.text(z, t.description, R"("tools[].function.description")");
-                if (k2 == "parameters")
+                if (is(k2, "parameters"))
                   return r_.raw_object(z, t.parameters, R"("tools[].function.parameters")");
-                if (k2 == "strict") return r_.boolean(z, t.strict, R"("tools[].function.strict")");
+                if (is(k2, "strict"))
+                  return r_.boolean(z, t.strict, R"("tools[].function.strict")");
                 return true;
               });
             }
             return true;
           }))
         return false;
-      if (!type.empty() && type != "function")
+      if (!type.empty() && !is(type, "function"))
         return r_.fail("tool type \"" + std::string(type) +
                        "\" is not supported (only \"function\")");
       if (!has_function || t.name.empty())
@@ -291,32 +292,32 @@ class request_decoder {
 
   bool content_part(od::value v, raw_content_part& c) {
     return r_.fields(v, "a content part", [&](std::string_view k, od::value x) {
-      if (k == "type") return r_.plain(x, c.type, "a content part type");
-      if (k == "text") return r_.text(x, c.text, R"("text")");
-      if (k == "refusal") return r_.text(x, c.refusal, R"("refusal")");
-      if (k == "cache_control") return r_.raw_object(x, c.cache_control, R"("cache_control")");
-      if (k == "image_url") {
+      if (is(k, "type")) return r_.plain(x, c.type, "a content part type");
+      if (is(k, "text")) return r_.text(x, c.text, R"("text")");
+      if (is(k, "refusal")) return r_.text(x, c.refusal, R"("refusal")");
+      if (is(k, "cache_control")) return r_.raw_object(x, c.cache_control, R"("cache_control")");
+      if (is(k, "image_url")) {
         od::json_type t{};
         if (!r_.type(x, t)) return false;
         if (t == od::json_type::string) return r_.text(x, c.url, R"("image_url")");
-        return r_.fields(x, R"("image_url")", [&](std::string_view k2, od::value y) {
-          if (k2 == "url") return r_.text(y, c.url, R"("image_url.url")");
-          if (k2 == "detail") return r_.text(y, c.detail, R"("image_url.detail")");
+        return r_.fields(x, t, R"("image_url")", [&](std::string_view k2, od::value y) {
+          if (is(k2, "url")) return r_.text(y, c.url, R"("image_url.url")");
+          if (is(k2, "detail")) return r_.text(y, c.detail, R"("image_url.detail")");
           return true;
         });
       }
-      if (k == "input_audio") {
+      if (is(k, "input_audio")) {
         return r_.fields(x, R"("input_audio")", [&](std::string_view k2, od::value y) {
-          if (k2 == "data") return r_.text(y, c.audio_data, R"("input_audio.data")");
-          if (k2 == "format") return r_.plain(y, c.audio_format, R"("input_audio.format")");
+          if (is(k2, "data")) return r_.text(y, c.audio_data, R"("input_audio.data")");
+          if (is(k2, "format")) return r_.plain(y, c.audio_format, R"("input_audio.format")");
           return true;
         });
       }
-      if (k == "file") {
+      if (is(k, "file")) {
         return r_.fields(x, R"("file")", [&](std::string_view k2, od::value y) {
-          if (k2 == "file_data") return r_.text(y, c.file_data, R"("file.file_data")");
-          if (k2 == "filename") return r_.text(y, c.filename, R"("file.filename")");
-          if (k2 == "file_id") return r_.text(y, c.file_id, R"("file.file_id")");
+          if (is(k2, "file_data")) return r_.text(y, c.file_data, R"("file.file_data")");
+          if (is(k2, "filename")) return r_.text(y, c.filename, R"("file.filename")");
+          if (is(k2, "file_id")) return r_.text(y, c.file_id, R"("file.file_id")");
           return true;
         });
       }
@@ -336,29 +337,29 @@ class request_decoder {
     }
     if (t != od::json_type::array)
       return r_.type_error(R"(message "content")", "a string or an array of parts");
-    return r_.elements(v, R"("content")", [&](std::size_t, od::value x) {
+    return r_.elements(v, t, R"("content")", [&](std::size_t, od::value x) {
       raw_content_part c;
       if (!content_part(x, c)) return false;
-      if (c.type == "text") {
+      if (is(c.type, "text")) {
         part& p = add_part(parts, part_kind::text);
         p.text = c.text;
         p.cache_control = c.cache_control;
-      } else if (c.type == "refusal") {
+      } else if (is(c.type, "refusal")) {
         add_part(parts, part_kind::text).text = c.refusal;
-      } else if (c.type == "image_url") {
+      } else if (is(c.type, "image_url")) {
         if (c.url.empty()) return r_.fail(R"(an image_url part needs "image_url.url")");
         part& p = add_part(parts, part_kind::media);
         set_media_url(r_.memory(), p, c.url);
         p.detail = c.detail;
         p.cache_control = c.cache_control;
-      } else if (c.type == "input_audio") {
+      } else if (is(c.type, "input_audio")) {
         const std::string_view media = audio_media_type(c.audio_format);
         if (media.empty() || c.audio_data.empty())
           return r_.fail(R"(an input_audio part needs "data" and a known "format")");
         part& p = add_part(parts, part_kind::media);
         p.media_type = plain_text(media);
         p.data = c.audio_data;
-      } else if (c.type == "file") {
+      } else if (is(c.type, "file")) {
         if (!c.file_id.empty() && c.file_data.empty())
           return r_.fail("file parts with a file_id cannot be converted; send file_data");
         part& p = add_part(parts, part_kind::media);
@@ -378,13 +379,14 @@ class request_decoder {
       p.kind = part_kind::tool_call;
       std::string_view type;
       if (!r_.fields(x, R"("tool_calls" items)", [&](std::string_view k, od::value y) {
-            if (k == "id") return r_.text(y, p.id, R"("tool_calls[].id")");
-            if (k == "type") return r_.plain(y, type, R"("tool_calls[].type")");
-            if (k == "function") {
+            if (is(k, "id")) return r_.text(y, p.id, R"("tool_calls[].id")");
+            if (is(k, "type")) return r_.plain(y, type, R"("tool_calls[].type")");
+            if (is(k, "function")) {
               return r_.fields(
                   y, R"("tool_calls[].function")", [&](std::string_view k2, od::value z) {
-                    if (k2 == "name") return r_.text(z, p.name, R"("tool_calls[].function.name")");
-                    if (k2 == "arguments") {
+                    if (is(k2, "name"))
+                      return r_.text(z, p.name, R"("tool_calls[].function.name")");
+                    if (is(k2, "arguments")) {
                       od::json_type t{};
                       if (!r_.type(z, t)) return false;
                       if (t == od::json_type::object) {  // lenient: an object instead of a string
@@ -401,7 +403,7 @@ class request_decoder {
             return true;
           }))
         return false;
-      if (!type.empty() && type != "function")
+      if (!type.empty() && !is(type, "function"))
         return r_.fail("tool call type \"" + std::string(type) + "\" is not supported");
       if (p.id.empty() || p.name.empty())
         return r_.fail("every tool call needs an id and a function name");
@@ -424,18 +426,18 @@ class request_decoder {
       od::json_type t{};
       if (!r_.type(x, t)) return false;
       if (t != od::json_type::object) return r_.type_error(R"("messages" items)", "objects");
-      if (!r_.fields(x, R"("messages" items)", [&](std::string_view k, od::value y) {
-            if (k == "role") return r_.plain(y, role, R"(message "role")");
-            if (k == "content") return content(y, parts, as_string);
-            if (k == "reasoning_content" || k == "reasoning") {
+      if (!r_.fields(x, t, R"("messages" items)", [&](std::string_view k, od::value y) {
+            if (is(k, "role")) return r_.plain(y, role, R"(message "role")");
+            if (is(k, "content")) return content(y, parts, as_string);
+            if (is(k, "reasoning_content") || is(k, "reasoning")) {
               od::json_type rt{};
               if (!r_.type(y, rt)) return false;
               if (rt != od::json_type::string) return true;  // other shapes are not ours
               has_reasoning = true;
               return r_.text(y, reasoning, R"("reasoning_content")");
             }
-            if (k == "tool_calls") return tool_calls(y, calls);
-            if (k == "tool_call_id") return r_.text(y, tool_call_id, R"("tool_call_id")");
+            if (is(k, "tool_calls")) return tool_calls(y, calls);
+            if (is(k, "tool_call_id")) return r_.text(y, tool_call_id, R"("tool_call_id")");
             return true;
           }))
         return false;
@@ -1004,20 +1006,20 @@ class request_encoder {
 bool read_usage(reader& r, od::value v, usage& u) {
   std::optional<std::int64_t> prompt, completion, cached, reasoning, cache_hit;
   if (!r.fields(v, R"("usage")", [&](std::string_view k, od::value x) {
-        if (k == "prompt_tokens") return r.integer(x, prompt, R"("prompt_tokens")");
-        if (k == "completion_tokens") return r.integer(x, completion, R"("completion_tokens")");
-        if (k == "prompt_cache_hit_tokens")  // DeepSeek
+        if (is(k, "prompt_tokens")) return r.integer(x, prompt, R"("prompt_tokens")");
+        if (is(k, "completion_tokens")) return r.integer(x, completion, R"("completion_tokens")");
+        if (is(k, "prompt_cache_hit_tokens"))  // DeepSeek
           return r.integer(x, cache_hit, R"("prompt_cache_hit_tokens")");
-        if (k == "prompt_tokens_details") {
+        if (is(k, "prompt_tokens_details")) {
           return r.fields(x, R"("prompt_tokens_details")", [&](std::string_view k2, od::value y) {
-            if (k2 == "cached_tokens") return r.integer(y, cached, R"("cached_tokens")");
+            if (is(k2, "cached_tokens")) return r.integer(y, cached, R"("cached_tokens")");
             return true;
           });
         }
-        if (k == "completion_tokens_details") {
+        if (is(k, "completion_tokens_details")) {
           return r.fields(x, R"("completion_tokens_details")",
                           [&](std::string_view k2, od::value y) {
-                            if (k2 == "reasoning_tokens")
+                            if (is(k2, "reasoning_tokens"))
                               return r.integer(y, reasoning, R"("reasoning_tokens")");
                             return true;
                           });
@@ -1039,11 +1041,11 @@ class response_decoder {
   response_decoder(reader& r, canonical_response& s) : r_(r), s_(s) {}
 
   bool field(std::string_view key, od::value v) {
-    if (key == "id") return r_.text(v, s_.id, R"("id")");
-    if (key == "model") return r_.text(v, s_.model, R"("model")");
-    if (key == "created") return r_.integer(v, s_.created, R"("created")");
-    if (key == "usage") return read_usage(r_, v, s_.tokens);
-    if (key == "choices") {
+    if (is(key, "id")) return r_.text(v, s_.id, R"("id")");
+    if (is(key, "model")) return r_.text(v, s_.model, R"("model")");
+    if (is(key, "created")) return r_.integer(v, s_.created, R"("created")");
+    if (is(key, "usage")) return read_usage(r_, v, s_.tokens);
+    if (is(key, "choices")) {
       return r_.elements(v, R"("choices")", [&](std::size_t i, od::value x) {
         if (i > 0) return true;  // one answer: the first choice
         saw_choice_ = true;
@@ -1067,8 +1069,8 @@ class response_decoder {
  private:
   bool choice(od::value v) {
     return r_.fields(v, R"("choices" items)", [&](std::string_view k, od::value x) {
-      if (k == "finish_reason") return r_.plain(x, finish_reason_, R"("finish_reason")");
-      if (k == "message") return message(x);
+      if (is(k, "finish_reason")) return r_.plain(x, finish_reason_, R"("finish_reason")");
+      if (is(k, "message")) return message(x);
       return true;
     });
   }
@@ -1079,7 +1081,7 @@ class response_decoder {
     std::vector<part> calls;
     text_value refusal;
     if (!r_.fields(v, R"("message")", [&](std::string_view k, od::value x) {
-          if (k == "content") {
+          if (is(k, "content")) {
             od::json_type t{};
             if (!r_.type(x, t)) return false;
             if (t == od::json_type::string) {
@@ -1090,7 +1092,7 @@ class response_decoder {
             }
             return r_.elements(x, R"("content")", [&](std::size_t, od::value y) {
               return r_.fields(y, "a content part", [&](std::string_view k2, od::value z) {
-                if (k2 != "text") return true;
+                if (!is(k2, "text")) return true;
                 text_value s;
                 if (!r_.text(z, s, R"("text")")) return false;
                 if (!s.empty()) add_part(texts, part_kind::text).text = s;
@@ -1098,23 +1100,23 @@ class response_decoder {
               });
             });
           }
-          if (k == "reasoning_content" || k == "reasoning") {
+          if (is(k, "reasoning_content") || is(k, "reasoning")) {
             od::json_type t{};
             if (!r_.type(x, t)) return false;
             if (t != od::json_type::string) return true;
             return r_.text(x, reasoning, R"("reasoning_content")");
           }
-          if (k == "refusal") return r_.text(x, refusal, R"("refusal")");
-          if (k == "tool_calls") {
+          if (is(k, "refusal")) return r_.text(x, refusal, R"("refusal")");
+          if (is(k, "tool_calls")) {
             return r_.elements(x, R"("tool_calls")", [&](std::size_t, od::value y) {
               part p;
               p.kind = part_kind::tool_call;
               if (!r_.fields(y, R"("tool_calls" items)", [&](std::string_view k2, od::value z) {
-                    if (k2 == "id") return r_.text(z, p.id, R"("tool_calls[].id")");
-                    if (k2 != "function") return true;
+                    if (is(k2, "id")) return r_.text(z, p.id, R"("tool_calls[].id")");
+                    if (!is(k2, "function")) return true;
                     return r_.fields(z, R"("function")", [&](std::string_view k3, od::value a) {
-                      if (k3 == "name") return r_.text(a, p.name, R"("function.name")");
-                      if (k3 == "arguments") return r_.text(a, p.arguments, R"("arguments")");
+                      if (is(k3, "name")) return r_.text(a, p.name, R"("function.name")");
+                      if (is(k3, "arguments")) return r_.text(a, p.arguments, R"("arguments")");
                       return true;
                     });
                   }))
@@ -1238,13 +1240,13 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
   if (!r.open(body, root)) return error;
   r.object_fields(root,
                   [&](std::string_view k, od::value v) {
-                    if (k != "data") return true;
+                    if (!is(k, "data")) return true;
                     return r.elements(v, R"("data")", [&](std::size_t, od::value x) {
                       model_info m;
                       if (!r.fields(x, R"("data" items)", [&](std::string_view k2, od::value y) {
-                            if (k2 == "id") return r.text(y, m.id, R"("id")");
-                            if (k2 == "created") return r.integer(y, m.created, R"("created")");
-                            if (k2 == "owned_by") return r.text(y, m.owned_by, R"("owned_by")");
+                            if (is(k2, "id")) return r.text(y, m.id, R"("id")");
+                            if (is(k2, "created")) return r.integer(y, m.created, R"("created")");
+                            if (is(k2, "owned_by")) return r.text(y, m.owned_by, R"("owned_by")");
                             return true;
                           }))
                         return false;
