@@ -241,12 +241,12 @@ class block_writer {
     w_.begin_object();
     if (!p.url.empty()) {
       w_.key("type");
-      w_.string("url");
+      w_.literal("url");
       w_.key("url");
       w_.text(p.url);
     } else {
       w_.key("type");
-      w_.string("base64");
+      w_.literal("base64");
       w_.key("media_type");
       w_.text(p.media_type);
       w_.key("data");
@@ -265,7 +265,7 @@ class block_writer {
   void text(const part& p) {
     w_.begin_object();
     w_.key("type");
-    w_.string("text");
+    w_.literal("text");
     w_.key("text");
     w_.text(p.text);
     cache_control(p);
@@ -276,9 +276,9 @@ class block_writer {
   void carrier(const text_value& signature) {
     w_.begin_object();
     w_.key("type");
-    w_.string("thinking");
+    w_.literal("thinking");
     w_.key("thinking");
-    w_.string("");
+    w_.literal("");
     w_.key("signature");
     w_.text(signature);
     w_.end_object();
@@ -292,7 +292,7 @@ class block_writer {
     if (!request && !p.signature.empty()) carrier(p.signature);
     w_.begin_object();
     w_.key("type");
-    w_.string("tool_use");
+    w_.literal("tool_use");
     w_.key("id");
     write_id(w_, m_, p.id);
     w_.key("name");
@@ -307,7 +307,7 @@ class block_writer {
   bool tool_result(const part& p) {
     w_.begin_object();
     w_.key("type");
-    w_.string("tool_result");
+    w_.literal("tool_result");
     w_.key("tool_use_id");
     write_id(w_, m_, p.id);
     if (!p.result_json.empty()) {
@@ -361,7 +361,7 @@ class block_writer {
         if (request && p.signature.empty()) return true;
         w_.begin_object();
         w_.key("type");
-        w_.string("thinking");
+        w_.literal("thinking");
         w_.key("thinking");
         w_.text(p.text);
         w_.key("signature");
@@ -371,7 +371,7 @@ class block_writer {
       case part_kind::redacted_thinking:
         w_.begin_object();
         w_.key("type");
-        w_.string("redacted_thinking");
+        w_.literal("redacted_thinking");
         w_.key("data");
         w_.text(p.text);
         w_.end_object();
@@ -609,7 +609,7 @@ class request_encoder {
       w_.key("thinking");
       w_.begin_object();
       w_.key("type");
-      w_.string("enabled");
+      w_.literal("enabled");
       w_.key("budget_tokens");
       w_.integer(*thinking_);
       w_.end_object();
@@ -705,7 +705,7 @@ class request_encoder {
     } else {
       w_.begin_object();
       w_.key("type");
-      w_.string("text");
+      w_.literal("text");
       w_.key("text");
       w_.begin_string();
       w_.piece_plain(base);
@@ -1043,9 +1043,9 @@ std::string encode_response(const canonical_response& in, std::string& out) {
     w.text(in.id);
   }
   w.key("type");
-  w.string("message");
+  w.literal("message");
   w.key("role");
-  w.string("assistant");
+  w.literal("assistant");
   w.key("model");
   w.text(in.model);
   w.key("content");
@@ -1111,7 +1111,7 @@ void encode_models(const canonical_model_list& in, std::string& out) {
   for (const model_info& m : in.models) {
     w.begin_object();
     w.key("type");
-    w.string("model");
+    w.literal("model");
     w.key("id");
     w.text(m.id);
     w.key("display_name");

@@ -1538,7 +1538,7 @@ std::string encode_response(const canonical_response& in, std::string& out) {
   w.key("content");
   w.begin_object();
   w.key("role");
-  w.string("model");
+  w.literal("model");
   w.key("parts");
   w.begin_array();
   for (const part& p : in.parts) {

@@ -21,7 +21,7 @@ void write_tool_calls(json_writer& w, const std::vector<part>& parts) {
     w.key("id");
     w.text(p.id);
     w.key("type");
-    w.string("function");
+    w.literal("function");
     w.key("function");
     w.begin_object();
     w.key("name");
@@ -579,7 +579,7 @@ class request_encoder {
     if (image) {
       w_.begin_object();
       w_.key("type");
-      w_.string("image_url");
+      w_.literal("image_url");
       w_.key("image_url");
       w_.begin_object();
       w_.key("url");
@@ -602,7 +602,7 @@ class request_encoder {
     if (const std::string_view format = audio_format(type); !format.empty()) {
       w_.begin_object();
       w_.key("type");
-      w_.string("input_audio");
+      w_.literal("input_audio");
       w_.key("input_audio");
       w_.begin_object();
       w_.key("data");
@@ -615,7 +615,7 @@ class request_encoder {
     }
     w_.begin_object();
     w_.key("type");
-    w_.string("file");
+    w_.literal("file");
     w_.key("file");
     w_.begin_object();
     w_.key("filename");
@@ -642,7 +642,7 @@ class request_encoder {
       if (p.kind == part_kind::text) {
         w_.begin_object();
         w_.key("type");
-        w_.string("text");
+        w_.literal("text");
         w_.key("text");
         w_.text(p.text);
         w_.end_object();
@@ -697,7 +697,7 @@ class request_encoder {
       }
       w_.begin_object();
       w_.key("role");
-      w_.string("tool");
+      w_.literal("tool");
       w_.key("tool_call_id");
       w_.text(p.id);
       w_.key("content");
@@ -718,7 +718,7 @@ class request_encoder {
         for (const part& c : p.content) {
           w_.begin_object();
           w_.key("type");
-          w_.string("text");
+          w_.literal("text");
           w_.key("text");
           w_.text(c.text);
           w_.end_object();
@@ -732,7 +732,7 @@ class request_encoder {
     if (!result_media.empty()) {
       w_.begin_object();
       w_.key("role");
-      w_.string("user");
+      w_.literal("user");
       w_.key("content");
       w_.begin_array();
       for (const part* c : result_media)
@@ -744,10 +744,10 @@ class request_encoder {
     if (rest.empty() && had_results) return true;
     w_.begin_object();
     w_.key("role");
-    w_.string("user");
+    w_.literal("user");
     w_.key("content");
     if (rest.empty()) {
-      w_.string("");
+      w_.literal("");
     } else if (!user_parts(m, rest)) {
       return false;
     }
@@ -771,20 +771,20 @@ class request_encoder {
     }
     w_.begin_object();
     w_.key("role");
-    w_.string("assistant");
+    w_.literal("assistant");
     w_.key("content");
     if (texts.empty()) {
       if (has_calls) {
         w_.null();
       } else {
-        w_.string("");
+        w_.literal("");
       }
     } else if (q_.source == wire_protocol::openai && !m.content_string) {
       w_.begin_array();
       for (const part& p : texts) {
         w_.begin_object();
         w_.key("type");
-        w_.string("text");
+        w_.literal("text");
         w_.key("text");
         w_.text(p.text);
         w_.end_object();
@@ -823,7 +823,7 @@ class request_encoder {
       }
       w_.begin_object();
       w_.key("type");
-      w_.string("function");
+      w_.literal("function");
       w_.key("function");
       w_.begin_object();
       w_.key("name");
@@ -850,22 +850,22 @@ class request_encoder {
         break;
       case tool_choice_mode::automatic:
         w_.key("tool_choice");
-        w_.string("auto");
+        w_.literal("auto");
         break;
       case tool_choice_mode::none:
         w_.key("tool_choice");
-        w_.string("none");
+        w_.literal("none");
         break;
       case tool_choice_mode::required:
         w_.key("tool_choice");
-        w_.string("required");
+        w_.literal("required");
         break;
       case tool_choice_mode::named:
         w_.key("tool_choice");
         if (c.names.size() == 1) {
           w_.begin_object();
           w_.key("type");
-          w_.string("function");
+          w_.literal("function");
           w_.key("function");
           w_.begin_object();
           w_.key("name");
@@ -873,7 +873,7 @@ class request_encoder {
           w_.end_object();
           w_.end_object();
         } else {
-          w_.string("required");
+          w_.literal("required");
         }
         break;
     }
@@ -965,12 +965,12 @@ class request_encoder {
         w_.key("response_format");
         w_.begin_object();
         w_.key("type");
-        w_.string("json_schema");
+        w_.literal("json_schema");
         w_.key("json_schema");
         w_.begin_object();
         w_.key("name");
         if (f.name.empty()) {
-          w_.string("response");
+          w_.literal("response");
         } else {
           w_.text(f.name);
         }
@@ -1178,7 +1178,7 @@ std::string encode_response(const canonical_response& in, std::string& out) {
     w.text(in.id);
   }
   w.key("object");
-  w.string("chat.completion");
+  w.literal("chat.completion");
   w.key("created");
   w.integer(in.created.value_or(unix_now()));
   w.key("model");
@@ -1191,7 +1191,7 @@ std::string encode_response(const canonical_response& in, std::string& out) {
   w.key("message");
   w.begin_object();
   w.key("role");
-  w.string("assistant");
+  w.literal("assistant");
   bool has_text = false;
   bool has_calls = false;
   bool has_reasoning = false;
@@ -1262,7 +1262,7 @@ void encode_models(const canonical_model_list& in, std::string& out) {
   json_writer w(out);
   w.begin_object();
   w.key("object");
-  w.string("list");
+  w.literal("list");
   w.key("data");
   w.begin_array();
   for (const model_info& m : in.models) {
@@ -1270,7 +1270,7 @@ void encode_models(const canonical_model_list& in, std::string& out) {
     w.key("id");
     w.text(m.id);
     w.key("object");
-    w.string("model");
+    w.literal("model");
     w.key("created");
     w.integer(m.created.value_or(0));
     w.key("owned_by");

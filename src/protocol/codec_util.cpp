@@ -448,12 +448,6 @@ bool index_body(std::string_view padded_body, std::vector<std::uint64_t>& quotes
 #endif
 }
 
-std::string_view trim_ws(std::string_view s) noexcept {
-  while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
-  while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
-  return s;
-}
-
 bool valid_string_content(std::string_view s, bool padded) noexcept {
   return scan_string(s.data(), s.data() + s.size(), false, padded) != nullptr;
 }
@@ -678,20 +672,6 @@ void unescape_append(std::string_view s, std::string& out) {
 
 namespace {
 
-// True when some byte of s is not ASCII (16 bytes per step with SSE2).
-bool has_non_ascii(std::string_view s) {
-  std::size_t i = 0;
-#if defined(__SSE2__)
-  __m128i acc = _mm_setzero_si128();
-  for (; s.size() - i >= 16; i += 16)
-    acc = _mm_or_si128(acc, _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i)));
-  if (_mm_movemask_epi8(acc) != 0) return true;
-#endif
-  for (; i < s.size(); ++i)
-    if (static_cast<unsigned char>(s[i]) >= 0x80) return true;
-  return false;
-}
-
 // The fast path of piece_json: append_minified and append_json_string_content in one pass
 // (no intermediate copy), for JSON text whose strings are valid and whose bytes are valid UTF-8
 // with no control character outside whitespace between tokens, which is what the codecs pass
@@ -700,13 +680,16 @@ bool has_non_ascii(std::string_view s) {
 // The output never takes more than two bytes per input byte: `out` grows by that once and is
 // written through a pointer (16 bytes per store), not by one append per run between quotes.
 bool append_minified_escaped(std::string& out, std::string_view json) {
-  if (has_non_ascii(json) && !simdjson::validate_utf8(json.data(), json.size())) return false;
   const std::size_t start = out.size();
   out.resize(start + 2 * json.size());
   char* o = out.data() + start;
   const char* p = json.data();
   const char* const end = p + json.size();
   bool inside = false;  // in a string literal
+  bool ascii = true;    // no byte from 0x80 seen by the byte loop
+#if defined(__SSE2__)
+  __m128i high = _mm_setzero_si128();  // the bytes of the 16-byte loads, or-ed
+#endif
   for (;;) {
     // Bytes copied as they are, up to a quote, a backslash, a control character, or (between
     // tokens) a space. Stores of 16 bytes stay within the 2 * size bytes: the output is never
@@ -723,6 +706,7 @@ bool append_minified_escaped(std::string& out, std::string_view json) {
       const __m128i hits =
           _mm_or_si128(low, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
       const auto bits = static_cast<unsigned>(_mm_movemask_epi8(hits));
+      high = _mm_or_si128(high, v);  // bytes read past the special one: harmless, see below
       _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
       if (bits) {
         const unsigned n = static_cast<unsigned>(__builtin_ctz(bits));
@@ -738,6 +722,7 @@ bool append_minified_escaped(std::string& out, std::string_view json) {
     while (p < end) {
       const auto c = static_cast<unsigned char>(*p);
       if (c == '"' || c == '\\' || c < lim) break;
+      ascii &= c < 0x80;
       *o++ = *p++;
     }
     if (p >= end) break;
@@ -765,7 +750,12 @@ bool append_minified_escaped(std::string& out, std::string_view json) {
       return false;
     }
   }
-  if (inside) {
+  // Non-ASCII bytes (seen in the 16-byte loads, which may reach past the end of a run but never
+  // past the input, or in the byte loop) call for the UTF-8 check of the whole input.
+#if defined(__SSE2__)
+  ascii &= _mm_movemask_epi8(high) == 0;
+#endif
+  if (inside || (!ascii && !simdjson::validate_utf8(json.data(), json.size()))) {
     out.resize(start);
     return false;
   }
@@ -1011,6 +1001,10 @@ bool reader::boolean(od::value v, std::optional<bool>& out, std::string_view wha
 bool reader::raw(od::value v, std::string_view& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
+  return raw(v, t, out, what);
+}
+
+bool reader::raw(od::value v, od::json_type t, std::string_view& out, std::string_view what) {
   std::string_view span;
   if (t == od::json_type::object) {
     od::object obj;
@@ -1064,7 +1058,7 @@ bool reader::raw_object(od::value v, std::string_view& out, std::string_view wha
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
   if (t != od::json_type::object) return type_error(what, "an object");
-  return raw(v, out, what);
+  return raw(v, t, out, what);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1172,7 +1166,7 @@ bool arguments_object(decode_memory& m, const text_value& args, std::string_view
 
 void write_arguments_string(json_writer& w, const text_value& args) {
   if (args.empty()) {
-    w.string("{}");
+    w.literal("{}");
     return;
   }
   if (args.escaped) {  // already the content of a string literal (OpenAI): kept as it is

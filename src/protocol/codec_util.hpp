@@ -119,7 +119,11 @@ inline bool is_ws(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 /// `s` without leading and trailing JSON whitespace.
-std::string_view trim_ws(std::string_view s) noexcept;
+inline std::string_view trim_ws(std::string_view s) noexcept {
+  while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
+  return s;
+}
 
 /// Validates a complete JSON text (one value, surrounding whitespace allowed): RFC 8259 grammar,
 /// string escapes (surrogates paired), no control characters in strings. UTF-8 is not checked
@@ -180,6 +184,8 @@ class reader {
   bool boolean(od::value v, std::optional<bool>& out, std::string_view what);
   /// Any value as validated raw JSON (null: left empty). False on error.
   bool raw(od::value v, std::string_view& out, std::string_view what);
+  /// The same for a value whose type `t` was read already.
+  bool raw(od::value v, od::json_type t, std::string_view& out, std::string_view what);
   /// An object as validated raw JSON (null: left empty). False on error.
   bool raw_object(od::value v, std::string_view& out, std::string_view what);
   /// The validated raw JSON from `start` (where a value began, from raw_json_token) to the
@@ -323,14 +329,25 @@ class json_writer {
     out_.append(buf + !comma, N + 2 + comma);
     after_key_ = true;
   }
+  /// A string literal of the codecs (no character to escape): one append of `"s"` with its
+  /// separator, not a scan for characters to escape.
+  template <std::size_t N>
+  void literal(const char (&s)[N]) {
+    char buf[N + 2];
+    buf[0] = ',';
+    buf[1] = '"';
+    std::memcpy(buf + 2, s, N - 1);
+    buf[N + 1] = '"';
+    const bool comma = needs_comma();
+    out_.append(buf + !comma, N + 1 + comma);
+  }
   /// `"k":` for a key from input (plain characters).
   void key_plain(std::string_view k);
   /// A string of plain characters.
   void string(std::string_view s);
   /// A text value.
   void text(const text_value& t) {
-    sep();
-    out_ += '"';
+    open_container('"');  // the separator and the opening quote in one append
     piece(t);
     out_ += '"';
   }
