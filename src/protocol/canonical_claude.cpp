@@ -31,13 +31,13 @@ class block_reader {
  public:
   explicit block_reader(reader& r) : r_(r) {}
 
-  bool blocks(od::value v, std::vector<part>& out, bool& as_string, std::string_view what) {
+  bool blocks(od::value& v, std::vector<part>& out, bool& as_string, std::string_view what) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     return blocks(v, t, out, as_string, what);
   }
   // The same for a value whose type `t` was read already.
-  bool blocks(od::value v, od::json_type t, std::vector<part>& out, bool& as_string,
+  bool blocks(od::value& v, od::json_type t, std::vector<part>& out, bool& as_string,
               std::string_view what) {
     if (t == od::json_type::null) return true;
     if (t == od::json_type::string) {
@@ -45,7 +45,7 @@ class block_reader {
       return r_.text(v, add_part(out, part_kind::text).text, what);
     }
     if (t != od::json_type::array) return r_.type_error(what, "a string or an array of blocks");
-    if (!r_.elements(v, t, what, [&](std::size_t, od::value x) { return block(x, out); }))
+    if (!r_.elements(v, t, what, [&](std::size_t, od::value& x) { return block(x, out); }))
       return false;
     move_carried_signatures(out);
     return true;
@@ -69,7 +69,7 @@ class block_reader {
     }
   }
 
-  bool block(od::value v, std::vector<part>& out) {
+  bool block(od::value& v, std::vector<part>& out) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     if (t != od::json_type::object) return r_.type_error("content blocks", "objects");
@@ -84,7 +84,7 @@ class block_reader {
     text_value media_type, source_data, source_url;
     std::vector<part> content;
     bool content_string = false;
-    if (!r_.fields(v, t, "a content block", [&](std::string_view k, od::value x) {
+    if (!r_.fields(v, t, "a content block", [&](std::string_view k, od::value& x) {
           if (is(k, "type")) return r_.plain(x, type, R"(block "type")");
           if (is(k, "text")) return r_.text(x, text, R"("text")");
           if (is(k, "thinking")) return r_.text(x, thinking, R"("thinking")");
@@ -106,7 +106,7 @@ class block_reader {
           if (is(k, "is_error")) return r_.boolean(x, is_error, R"("is_error")");
           if (is(k, "cache_control")) return r_.raw_object(x, cache_control, R"("cache_control")");
           if (is(k, "source")) {
-            return r_.fields(x, R"("source")", [&](std::string_view k2, od::value y) {
+            return r_.fields(x, R"("source")", [&](std::string_view k2, od::value& y) {
               if (is(k2, "type")) return r_.plain(y, source_type, R"("source.type")");
               if (is(k2, "media_type")) return r_.text(y, media_type, R"("source.media_type")");
               if (is(k2, "data")) {
@@ -411,7 +411,7 @@ class request_decoder {
  public:
   request_decoder(reader& r, canonical_request& q) : r_(r), q_(q), blocks_(r) {}
 
-  bool field(std::string_view key, od::value v) {
+  bool field(std::string_view key, od::value& v) {
     if (is(key, "model")) return r_.text(v, q_.model, R"("model")");
     if (is(key, "messages")) return messages(v);
     if (is(key, "system")) return system(v);
@@ -420,7 +420,7 @@ class request_decoder {
     if (is(key, "top_p")) return r_.number(v, q_.top_p, R"("top_p")");
     if (is(key, "top_k")) return r_.integer(v, q_.top_k, R"("top_k")");
     if (is(key, "stop_sequences")) {
-      return r_.elements(v, R"("stop_sequences")", [&](std::size_t, od::value x) {
+      return r_.elements(v, R"("stop_sequences")", [&](std::size_t, od::value& x) {
         text_value s;
         if (!r_.text(x, s, R"("stop_sequences" items)")) return false;
         q_.stop.push_back(s);
@@ -437,7 +437,7 @@ class request_decoder {
     if (is(key, "tool_choice")) return tool_choice(v);
     if (is(key, "thinking")) return thinking(v);
     if (is(key, "metadata")) {
-      return r_.fields(v, R"("metadata")", [&](std::string_view k, od::value x) {
+      return r_.fields(v, R"("metadata")", [&](std::string_view k, od::value& x) {
         if (is(k, "user_id")) return r_.text(x, q_.user, R"("metadata.user_id")");
         return true;
       });
@@ -456,7 +456,7 @@ class request_decoder {
   }
 
  private:
-  bool system(od::value v) {
+  bool system(od::value& v) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     if (t == od::json_type::null) return true;
@@ -470,15 +470,15 @@ class request_decoder {
     return true;
   }
 
-  bool messages(od::value v) {
+  bool messages(od::value& v) {
     saw_messages_ = true;
-    return r_.elements(v, R"("messages")", [&](std::size_t i, od::value x) {
+    return r_.elements(v, R"("messages")", [&](std::size_t i, od::value& x) {
       std::string_view role;
       message m;
       od::json_type t{};
       if (!r_.type(x, t)) return false;
       if (t != od::json_type::object) return r_.type_error(R"("messages" items)", "objects");
-      if (!r_.fields(x, t, R"("messages" items)", [&](std::string_view k, od::value y) {
+      if (!r_.fields(x, t, R"("messages" items)", [&](std::string_view k, od::value& y) {
             if (is(k, "role")) return r_.plain(y, role, R"(message "role")");
             if (is(k, "content"))
               return blocks_.blocks(y, m.parts, m.content_string, R"(message "content")");
@@ -498,15 +498,15 @@ class request_decoder {
     });
   }
 
-  bool tools(od::value v) {
-    return r_.elements(v, R"("tools")", [&](std::size_t i, od::value x) {
+  bool tools(od::value& v) {
+    return r_.elements(v, R"("tools")", [&](std::size_t i, od::value& x) {
       od::json_type t{};
       if (!r_.type(x, t)) return false;
       if (t != od::json_type::object) return r_.type_error(R"("tools" items)", "objects");
       const char* start = x.raw_json_token().data();
       tool tl;
       std::string_view type;
-      if (!r_.fields(x, t, R"("tools" items)", [&](std::string_view k, od::value y) {
+      if (!r_.fields(x, t, R"("tools" items)", [&](std::string_view k, od::value& y) {
             if (is(k, "name")) return r_.text(y, tl.name, R"(tool "name")");
             if (is(k, "description")) return r_.text(y, tl.description, R"(tool "description")");
             if (is(k, "input_schema"))
@@ -529,11 +529,11 @@ class request_decoder {
     });
   }
 
-  bool tool_choice(od::value v) {
+  bool tool_choice(od::value& v) {
     std::string_view type;
     text_value name;
     std::optional<bool> disable_parallel;
-    if (!r_.fields(v, R"("tool_choice")", [&](std::string_view k, od::value x) {
+    if (!r_.fields(v, R"("tool_choice")", [&](std::string_view k, od::value& x) {
           if (is(k, "type")) return r_.plain(x, type, R"("tool_choice.type")");
           if (is(k, "name")) return r_.text(x, name, R"("tool_choice.name")");
           if (is(k, "disable_parallel_tool_use"))
@@ -558,9 +558,9 @@ class request_decoder {
     return true;
   }
 
-  bool thinking(od::value v) {
+  bool thinking(od::value& v) {
     std::string_view type;
-    if (!r_.fields(v, R"("thinking")", [&](std::string_view k, od::value x) {
+    if (!r_.fields(v, R"("thinking")", [&](std::string_view k, od::value& x) {
           if (is(k, "type")) return r_.plain(x, type, R"("thinking.type")");
           if (is(k, "budget_tokens"))
             return r_.integer(x, q_.reasoning.budget_tokens, R"("thinking.budget_tokens")");
@@ -968,9 +968,9 @@ class request_encoder {
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-bool read_usage(reader& r, od::value v, usage& u) {
+bool read_usage(reader& r, od::value& v, usage& u) {
   std::optional<std::int64_t> input, output, cache_read, cache_creation;
-  if (!r.fields(v, R"("usage")", [&](std::string_view k, od::value x) {
+  if (!r.fields(v, R"("usage")", [&](std::string_view k, od::value& x) {
         if (is(k, "input_tokens")) return r.integer(x, input, R"("input_tokens")");
         if (is(k, "output_tokens")) return r.integer(x, output, R"("output_tokens")");
         if (is(k, "cache_read_input_tokens"))
@@ -1009,7 +1009,7 @@ std::string decode_response(std::string_view body, canonical_response& out) {
   std::string_view type;
   std::string_view stop;
   bool saw_content = false;
-  const bool ok = r.object_fields(root, [&](std::string_view k, od::value v) {
+  const bool ok = r.object_fields(root, [&](std::string_view k, od::value& v) {
     if (is(k, "id")) return r.text(v, out.id, R"("id")");
     if (is(k, "type")) return r.plain(v, type, R"("type")");
     if (is(k, "model")) return r.text(v, out.model, R"("model")");
@@ -1078,11 +1078,11 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
   od::object root;
   if (!r.open(body, root)) return error;
   r.object_fields(root,
-                  [&](std::string_view k, od::value v) {
+                  [&](std::string_view k, od::value& v) {
                     if (!is(k, "data")) return true;
-                    return r.elements(v, R"("data")", [&](std::size_t, od::value x) {
+                    return r.elements(v, R"("data")", [&](std::size_t, od::value& x) {
                       model_info m;
-                      if (!r.fields(x, R"("data" items)", [&](std::string_view k2, od::value y) {
+                      if (!r.fields(x, R"("data" items)", [&](std::string_view k2, od::value& y) {
                             if (is(k2, "id")) return r.text(y, m.id, R"("id")");
                             if (is(k2, "display_name"))
                               return r.text(y, m.display_name, R"("display_name")");

@@ -89,7 +89,7 @@ class request_decoder {
  public:
   request_decoder(reader& r, canonical_request& q) : r_(r), q_(q) {}
 
-  bool field(std::string_view key, od::value v) {
+  bool field(std::string_view key, od::value& v) {
     if (is(key, "model")) return r_.text(v, q_.model, R"("model")");
     if (is(key, "messages")) return messages(v);
     if (is(key, "tools")) return tools(v);
@@ -124,7 +124,7 @@ class request_decoder {
       return true;
     }
     if (is(key, "stream_options")) {
-      return r_.fields(v, R"("stream_options")", [&](std::string_view k, od::value x) {
+      return r_.fields(v, R"("stream_options")", [&](std::string_view k, od::value& x) {
         if (is(k, "include_usage")) return r_.boolean(x, q_.include_usage, R"("include_usage")");
         return true;
       });
@@ -151,7 +151,7 @@ class request_decoder {
     return s;
   }
 
-  bool stop(od::value v) {
+  bool stop(od::value& v) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     if (t == od::json_type::null) return true;
@@ -163,7 +163,7 @@ class request_decoder {
       return true;
     }
     if (t != od::json_type::array) return r_.type_error(R"("stop")", "a string or an array");
-    return r_.elements(v, t, R"("stop")", [&](std::size_t, od::value x) {
+    return r_.elements(v, t, R"("stop")", [&](std::size_t, od::value& x) {
       text_value s;
       if (!r_.text(x, s, R"("stop" items)")) return false;
       q_.stop.push_back(s);
@@ -171,7 +171,7 @@ class request_decoder {
     });
   }
 
-  bool reasoning_effort(od::value v) {
+  bool reasoning_effort(od::value& v) {
     std::string_view effort;
     if (!r_.plain(v, effort, R"("reasoning_effort")")) return false;
     q_.reasoning.effort = effort;
@@ -179,13 +179,13 @@ class request_decoder {
     return true;
   }
 
-  bool response_format(od::value v) {
+  bool response_format(od::value& v) {
     std::string_view type;
-    return r_.fields(v, R"("response_format")", [&](std::string_view k, od::value x) {
+    return r_.fields(v, R"("response_format")", [&](std::string_view k, od::value& x) {
       if (is(k, "type")) return r_.plain(x, type, R"("response_format.type")");
       if (is(k, "json_schema")) {
         return r_.fields(x, R"("response_format.json_schema")",
-                         [&](std::string_view k2, od::value y) {
+                         [&](std::string_view k2, od::value& y) {
                            if (is(k2, "name")) return r_.text(y, q_.format.name, R"("name")");
                            if (is(k2, "description"))
                              return r_.text(y, q_.format.description, R"("description")");
@@ -216,7 +216,7 @@ class request_decoder {
     return true;
   }
 
-  bool tool_choice(od::value v) {
+  bool tool_choice(od::value& v) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     if (t == od::json_type::null) return true;
@@ -238,13 +238,15 @@ class request_decoder {
       return r_.type_error(R"("tool_choice")", "a string or an object");
     std::string_view type;
     text_value name;
-    if (!r_.fields(v, R"("tool_choice")", [&](std::string_view k, od::value x) {
+    if (!r_.fields(v, R"("tool_choice")", [&](std::string_view k, od::value& x) {
           if (is(k, "type")) return r_.plain(x, type, R"("tool_choice.type")");
           if (is(k, "function")) {
-            return r_.fields(x, R"("tool_choice.function")", [&](std::string_view k2, od::value y) {
-              if (is(k2, "name")) return r_.text(y, name, R"("tool_choice.function.name")");
-              return true;
-            });
+            return r_.fields(x, R"("tool_choice.function")",
+                             [&](std::string_view k2, od::value& y) {
+                               if (is(k2, "name"))
+                                 return r_.text(y, name, R"("tool_choice.function.name")");
+                               return true;
+                             });
           }
           return true;
         }))
@@ -257,16 +259,16 @@ class request_decoder {
     return true;
   }
 
-  bool tools(od::value v) {
-    return r_.elements(v, R"("tools")", [&](std::size_t i, od::value x) {
+  bool tools(od::value& v) {
+    return r_.elements(v, R"("tools")", [&](std::size_t i, od::value& x) {
       std::string_view type;
       tool t;
       bool has_function = false;
-      if (!r_.fields(x, R"("tools" items)", [&](std::string_view k, od::value y) {
+      if (!r_.fields(x, R"("tools" items)", [&](std::string_view k, od::value& y) {
             if (is(k, "type")) return r_.plain(y, type, R"("tools[].type")");
             if (is(k, "function")) {
               has_function = true;
-              return r_.fields(y, R"("tools[].function")", [&](std::string_view k2, od::value z) {
+              return r_.fields(y, R"("tools[].function")", [&](std::string_view k2, od::value& z) {
                 if (is(k2, "name")) return r_.text(z, t.name, R"("tools[].function.name")");
                 if (is(k2, "description"))
                   return r_.text(z, t.description, R"("tools[].function.description")");
@@ -290,8 +292,8 @@ class request_decoder {
     });
   }
 
-  bool content_part(od::value v, raw_content_part& c) {
-    return r_.fields(v, "a content part", [&](std::string_view k, od::value x) {
+  bool content_part(od::value& v, raw_content_part& c) {
+    return r_.fields(v, "a content part", [&](std::string_view k, od::value& x) {
       if (is(k, "type")) return r_.plain(x, c.type, "a content part type");
       if (is(k, "text")) return r_.text(x, c.text, R"("text")");
       if (is(k, "refusal")) return r_.text(x, c.refusal, R"("refusal")");
@@ -300,21 +302,21 @@ class request_decoder {
         od::json_type t{};
         if (!r_.type(x, t)) return false;
         if (t == od::json_type::string) return r_.text(x, c.url, R"("image_url")");
-        return r_.fields(x, t, R"("image_url")", [&](std::string_view k2, od::value y) {
+        return r_.fields(x, t, R"("image_url")", [&](std::string_view k2, od::value& y) {
           if (is(k2, "url")) return r_.text(y, c.url, R"("image_url.url")");
           if (is(k2, "detail")) return r_.text(y, c.detail, R"("image_url.detail")");
           return true;
         });
       }
       if (is(k, "input_audio")) {
-        return r_.fields(x, R"("input_audio")", [&](std::string_view k2, od::value y) {
+        return r_.fields(x, R"("input_audio")", [&](std::string_view k2, od::value& y) {
           if (is(k2, "data")) return r_.text(y, c.audio_data, R"("input_audio.data")");
           if (is(k2, "format")) return r_.plain(y, c.audio_format, R"("input_audio.format")");
           return true;
         });
       }
       if (is(k, "file")) {
-        return r_.fields(x, R"("file")", [&](std::string_view k2, od::value y) {
+        return r_.fields(x, R"("file")", [&](std::string_view k2, od::value& y) {
           if (is(k2, "file_data")) return r_.text(y, c.file_data, R"("file.file_data")");
           if (is(k2, "filename")) return r_.text(y, c.filename, R"("file.filename")");
           if (is(k2, "file_id")) return r_.text(y, c.file_id, R"("file.file_id")");
@@ -326,7 +328,7 @@ class request_decoder {
   }
 
   // Reads "content": a string, null or an array of parts.
-  bool content(od::value v, std::vector<part>& parts, bool& as_string) {
+  bool content(od::value& v, std::vector<part>& parts, bool& as_string) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     if (t == od::json_type::null) return true;
@@ -337,7 +339,7 @@ class request_decoder {
     }
     if (t != od::json_type::array)
       return r_.type_error(R"(message "content")", "a string or an array of parts");
-    return r_.elements(v, t, R"("content")", [&](std::size_t, od::value x) {
+    return r_.elements(v, t, R"("content")", [&](std::size_t, od::value& x) {
       raw_content_part c;
       if (!content_part(x, c)) return false;
       if (is(c.type, "text")) {
@@ -373,17 +375,17 @@ class request_decoder {
     });
   }
 
-  bool tool_calls(od::value v, std::vector<part>& calls) {
-    return r_.elements(v, R"("tool_calls")", [&](std::size_t, od::value x) {
+  bool tool_calls(od::value& v, std::vector<part>& calls) {
+    return r_.elements(v, R"("tool_calls")", [&](std::size_t, od::value& x) {
       part p;
       p.kind = part_kind::tool_call;
       std::string_view type;
-      if (!r_.fields(x, R"("tool_calls" items)", [&](std::string_view k, od::value y) {
+      if (!r_.fields(x, R"("tool_calls" items)", [&](std::string_view k, od::value& y) {
             if (is(k, "id")) return r_.text(y, p.id, R"("tool_calls[].id")");
             if (is(k, "type")) return r_.plain(y, type, R"("tool_calls[].type")");
             if (is(k, "function")) {
               return r_.fields(
-                  y, R"("tool_calls[].function")", [&](std::string_view k2, od::value z) {
+                  y, R"("tool_calls[].function")", [&](std::string_view k2, od::value& z) {
                     if (is(k2, "name"))
                       return r_.text(z, p.name, R"("tool_calls[].function.name")");
                     if (is(k2, "arguments")) {
@@ -412,10 +414,10 @@ class request_decoder {
     });
   }
 
-  bool messages(od::value v) {
+  bool messages(od::value& v) {
     saw_messages_ = true;
     bool last_tool = false;  // the previous message was a tool message
-    return r_.elements(v, R"("messages")", [&](std::size_t i, od::value x) {
+    return r_.elements(v, R"("messages")", [&](std::size_t i, od::value& x) {
       std::string_view role;
       std::vector<part> parts;
       bool as_string = false;
@@ -426,7 +428,7 @@ class request_decoder {
       od::json_type t{};
       if (!r_.type(x, t)) return false;
       if (t != od::json_type::object) return r_.type_error(R"("messages" items)", "objects");
-      if (!r_.fields(x, t, R"("messages" items)", [&](std::string_view k, od::value y) {
+      if (!r_.fields(x, t, R"("messages" items)", [&](std::string_view k, od::value& y) {
             if (is(k, "role")) return r_.plain(y, role, R"(message "role")");
             if (is(k, "content")) return content(y, parts, as_string);
             if (is(k, "reasoning_content") || is(k, "reasoning")) {
@@ -1003,22 +1005,22 @@ class request_encoder {
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-bool read_usage(reader& r, od::value v, usage& u) {
+bool read_usage(reader& r, od::value& v, usage& u) {
   std::optional<std::int64_t> prompt, completion, cached, reasoning, cache_hit;
-  if (!r.fields(v, R"("usage")", [&](std::string_view k, od::value x) {
+  if (!r.fields(v, R"("usage")", [&](std::string_view k, od::value& x) {
         if (is(k, "prompt_tokens")) return r.integer(x, prompt, R"("prompt_tokens")");
         if (is(k, "completion_tokens")) return r.integer(x, completion, R"("completion_tokens")");
         if (is(k, "prompt_cache_hit_tokens"))  // DeepSeek
           return r.integer(x, cache_hit, R"("prompt_cache_hit_tokens")");
         if (is(k, "prompt_tokens_details")) {
-          return r.fields(x, R"("prompt_tokens_details")", [&](std::string_view k2, od::value y) {
+          return r.fields(x, R"("prompt_tokens_details")", [&](std::string_view k2, od::value& y) {
             if (is(k2, "cached_tokens")) return r.integer(y, cached, R"("cached_tokens")");
             return true;
           });
         }
         if (is(k, "completion_tokens_details")) {
           return r.fields(x, R"("completion_tokens_details")",
-                          [&](std::string_view k2, od::value y) {
+                          [&](std::string_view k2, od::value& y) {
                             if (is(k2, "reasoning_tokens"))
                               return r.integer(y, reasoning, R"("reasoning_tokens")");
                             return true;
@@ -1040,13 +1042,13 @@ class response_decoder {
  public:
   response_decoder(reader& r, canonical_response& s) : r_(r), s_(s) {}
 
-  bool field(std::string_view key, od::value v) {
+  bool field(std::string_view key, od::value& v) {
     if (is(key, "id")) return r_.text(v, s_.id, R"("id")");
     if (is(key, "model")) return r_.text(v, s_.model, R"("model")");
     if (is(key, "created")) return r_.integer(v, s_.created, R"("created")");
     if (is(key, "usage")) return read_usage(r_, v, s_.tokens);
     if (is(key, "choices")) {
-      return r_.elements(v, R"("choices")", [&](std::size_t i, od::value x) {
+      return r_.elements(v, R"("choices")", [&](std::size_t i, od::value& x) {
         if (i > 0) return true;  // one answer: the first choice
         saw_choice_ = true;
         return choice(x);
@@ -1067,20 +1069,20 @@ class response_decoder {
   }
 
  private:
-  bool choice(od::value v) {
-    return r_.fields(v, R"("choices" items)", [&](std::string_view k, od::value x) {
+  bool choice(od::value& v) {
+    return r_.fields(v, R"("choices" items)", [&](std::string_view k, od::value& x) {
       if (is(k, "finish_reason")) return r_.plain(x, finish_reason_, R"("finish_reason")");
       if (is(k, "message")) return message(x);
       return true;
     });
   }
 
-  bool message(od::value v) {
+  bool message(od::value& v) {
     text_value reasoning;
     std::vector<part> texts;
     std::vector<part> calls;
     text_value refusal;
-    if (!r_.fields(v, R"("message")", [&](std::string_view k, od::value x) {
+    if (!r_.fields(v, R"("message")", [&](std::string_view k, od::value& x) {
           if (is(k, "content")) {
             od::json_type t{};
             if (!r_.type(x, t)) return false;
@@ -1090,8 +1092,8 @@ class response_decoder {
               if (!s.empty()) add_part(texts, part_kind::text).text = s;
               return true;
             }
-            return r_.elements(x, R"("content")", [&](std::size_t, od::value y) {
-              return r_.fields(y, "a content part", [&](std::string_view k2, od::value z) {
+            return r_.elements(x, R"("content")", [&](std::size_t, od::value& y) {
+              return r_.fields(y, "a content part", [&](std::string_view k2, od::value& z) {
                 if (!is(k2, "text")) return true;
                 text_value s;
                 if (!r_.text(z, s, R"("text")")) return false;
@@ -1108,13 +1110,13 @@ class response_decoder {
           }
           if (is(k, "refusal")) return r_.text(x, refusal, R"("refusal")");
           if (is(k, "tool_calls")) {
-            return r_.elements(x, R"("tool_calls")", [&](std::size_t, od::value y) {
+            return r_.elements(x, R"("tool_calls")", [&](std::size_t, od::value& y) {
               part p;
               p.kind = part_kind::tool_call;
-              if (!r_.fields(y, R"("tool_calls" items)", [&](std::string_view k2, od::value z) {
+              if (!r_.fields(y, R"("tool_calls" items)", [&](std::string_view k2, od::value& z) {
                     if (is(k2, "id")) return r_.text(z, p.id, R"("tool_calls[].id")");
                     if (!is(k2, "function")) return true;
-                    return r_.fields(z, R"("function")", [&](std::string_view k3, od::value a) {
+                    return r_.fields(z, R"("function")", [&](std::string_view k3, od::value& a) {
                       if (is(k3, "name")) return r_.text(a, p.name, R"("function.name")");
                       if (is(k3, "arguments")) return r_.text(a, p.arguments, R"("arguments")");
                       return true;
@@ -1162,7 +1164,7 @@ std::string decode_response(std::string_view body, canonical_response& out) {
   od::object root;
   if (!r.open(body, root)) return error;
   response_decoder d(r, out);
-  if (r.object_fields(root, [&](std::string_view k, od::value v) { return d.field(k, v); }) &&
+  if (r.object_fields(root, [&](std::string_view k, od::value& v) { return d.field(k, v); }) &&
       r.close())
     d.finish();
   return error;
@@ -1239,11 +1241,11 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
   od::object root;
   if (!r.open(body, root)) return error;
   r.object_fields(root,
-                  [&](std::string_view k, od::value v) {
+                  [&](std::string_view k, od::value& v) {
                     if (!is(k, "data")) return true;
-                    return r.elements(v, R"("data")", [&](std::size_t, od::value x) {
+                    return r.elements(v, R"("data")", [&](std::size_t, od::value& x) {
                       model_info m;
-                      if (!r.fields(x, R"("data" items)", [&](std::string_view k2, od::value y) {
+                      if (!r.fields(x, R"("data" items)", [&](std::string_view k2, od::value& y) {
                             if (is(k2, "id")) return r.text(y, m.id, R"("id")");
                             if (is(k2, "created")) return r.integer(y, m.created, R"("created")");
                             if (is(k2, "owned_by")) return r.text(y, m.owned_by, R"("owned_by")");

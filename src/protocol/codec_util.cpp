@@ -917,7 +917,7 @@ bool reader::type(od::value& v, od::json_type& t) {
   return true;
 }
 
-bool reader::text(od::value v, text_value& out, std::string_view what) {
+bool reader::text(od::value& v, text_value& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
@@ -940,7 +940,7 @@ bool reader::unescaped_key(od::field& field, std::string_view& key) {
   return true;
 }
 
-bool reader::plain(od::value v, std::string_view& out, std::string_view what) {
+bool reader::plain(od::value& v, std::string_view& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
@@ -961,7 +961,7 @@ bool reader::plain(od::value v, std::string_view& out, std::string_view what) {
   return true;
 }
 
-bool reader::integer(od::value v, std::optional<std::int64_t>& out, std::string_view what) {
+bool reader::integer(od::value& v, std::optional<std::int64_t>& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
@@ -976,7 +976,7 @@ bool reader::integer(od::value v, std::optional<std::int64_t>& out, std::string_
   return true;
 }
 
-bool reader::number(od::value v, std::optional<double>& out, std::string_view what) {
+bool reader::number(od::value& v, std::optional<double>& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
@@ -987,7 +987,7 @@ bool reader::number(od::value v, std::optional<double>& out, std::string_view wh
   return true;
 }
 
-bool reader::boolean(od::value v, std::optional<bool>& out, std::string_view what) {
+bool reader::boolean(od::value& v, std::optional<bool>& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
@@ -998,13 +998,13 @@ bool reader::boolean(od::value v, std::optional<bool>& out, std::string_view wha
   return true;
 }
 
-bool reader::raw(od::value v, std::string_view& out, std::string_view what) {
+bool reader::raw(od::value& v, std::string_view& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   return raw(v, t, out, what);
 }
 
-bool reader::raw(od::value v, od::json_type t, std::string_view& out, std::string_view what) {
+bool reader::raw(od::value& v, od::json_type t, std::string_view& out, std::string_view what) {
   std::string_view span;
   if (t == od::json_type::object) {
     od::object obj;
@@ -1053,7 +1053,7 @@ bool reader::span_since(const char* start, std::string_view& out, std::string_vi
   return true;
 }
 
-bool reader::raw_object(od::value v, std::string_view& out, std::string_view what) {
+bool reader::raw_object(od::value& v, std::string_view& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
