@@ -1,5 +1,6 @@
 // Anthropic Messages API <-> canonical model.
 #include <algorithm>
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -199,20 +200,24 @@ class block_reader {
 
 // Writes a tool id with the characters Claude accepts ([A-Za-z0-9_-]); others become '_'.
 void write_id(json_writer& w, decode_memory& m, const text_value& id) {
+  static constexpr auto accepted = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c)
+      t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '-';
+    return t;
+  }();
+  const auto ok = [](char c) { return accepted[static_cast<unsigned char>(c)]; };
   const std::string_view s = m.plain(id);
-  const auto ok = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  };
   if (!s.empty() && std::all_of(s.begin(), s.end(), ok)) {
-    w.string(s);
+    w.safe_string(s);  // nothing to escape in these characters
     return;
   }
   std::string fixed(s);
   for (char& c : fixed)
     if (!ok(c)) c = '_';
   if (fixed.empty()) fixed = "toolu_unknown";
-  w.string(fixed);
+  w.safe_string(fixed);
 }
 
 // Writes the canonical parts as Claude content blocks. Returns false (with `error`) when a part

@@ -348,6 +348,13 @@ class json_writer {
     const bool comma = needs_comma();
     out_.append(buf + !comma, N + 1 + comma);
   }
+  /// A string whose characters need no escaping (checked by the caller): `"s"` without the
+  /// scan of string().
+  void safe_string(std::string_view s) {
+    open_container('"');
+    out_ += s;
+    out_ += '"';
+  }
   /// `"k":` for a key from input (plain characters).
   void key_plain(std::string_view k);
   /// A string of plain characters.
