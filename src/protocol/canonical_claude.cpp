@@ -1,5 +1,6 @@
 // Anthropic Messages API <-> canonical model.
 #include <algorithm>
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,16 +32,21 @@ class block_reader {
  public:
   explicit block_reader(reader& r) : r_(r) {}
 
-  bool blocks(od::value v, std::vector<part>& out, bool& as_string, std::string_view what) {
+  bool blocks(od::value& v, std::vector<part>& out, bool& as_string, std::string_view what) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
+    return blocks(v, t, out, as_string, what);
+  }
+  // The same for a value whose type `t` was read already.
+  bool blocks(od::value& v, od::json_type t, std::vector<part>& out, bool& as_string,
+              std::string_view what) {
     if (t == od::json_type::null) return true;
     if (t == od::json_type::string) {
       as_string = true;
       return r_.text(v, add_part(out, part_kind::text).text, what);
     }
     if (t != od::json_type::array) return r_.type_error(what, "a string or an array of blocks");
-    if (!r_.elements(v, what, [&](std::size_t, od::value x) { return block(x, out); }))
+    if (!r_.elements(v, t, what, [&](std::size_t, od::value& x) { return block(x, out); }))
       return false;
     move_carried_signatures(out);
     return true;
@@ -64,7 +70,7 @@ class block_reader {
     }
   }
 
-  bool block(od::value v, std::vector<part>& out) {
+  bool block(od::value& v, std::vector<part>& out) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     if (t != od::json_type::object) return r_.type_error("content blocks", "objects");
@@ -79,46 +85,46 @@ class block_reader {
     text_value media_type, source_data, source_url;
     std::vector<part> content;
     bool content_string = false;
-    if (!r_.fields(v, "a content block", [&](std::string_view k, od::value x) {
-          if (k == "type") return r_.plain(x, type, R"(block "type")");
-          if (k == "text") return r_.text(x, text, R"("text")");
-          if (k == "thinking") return r_.text(x, thinking, R"("thinking")");
-          if (k == "signature") return r_.text(x, signature, R"("signature")");
-          if (k == "data") return r_.text(x, data, R"("data")");
-          if (k == "id") return r_.text(x, id, R"("id")");
-          if (k == "name") return r_.text(x, name, R"("name")");
-          if (k == "tool_use_id") return r_.text(x, tool_use_id, R"("tool_use_id")");
-          if (k == "title") {
+    if (!r_.fields(v, t, "a content block", [&](std::string_view k, od::value& x) {
+          if (is(k, "type")) return r_.plain(x, type, R"(block "type")");
+          if (is(k, "text")) return r_.text(x, text, R"("text")");
+          if (is(k, "thinking")) return r_.text(x, thinking, R"("thinking")");
+          if (is(k, "signature")) return r_.text(x, signature, R"("signature")");
+          if (is(k, "data")) return r_.text(x, data, R"("data")");
+          if (is(k, "id")) return r_.text(x, id, R"("id")");
+          if (is(k, "name")) return r_.text(x, name, R"("name")");
+          if (is(k, "tool_use_id")) return r_.text(x, tool_use_id, R"("tool_use_id")");
+          if (is(k, "title")) {
             od::json_type tt{};
             if (!r_.type(x, tt)) return false;
             if (tt != od::json_type::string) return true;
             return r_.text(x, title, R"("title")");
           }
-          if (k == "input") {
+          if (is(k, "input")) {
             has_input = true;
             return r_.raw(x, input, R"(tool_use "input")");
           }
-          if (k == "is_error") return r_.boolean(x, is_error, R"("is_error")");
-          if (k == "cache_control") return r_.raw_object(x, cache_control, R"("cache_control")");
-          if (k == "source") {
-            return r_.fields(x, R"("source")", [&](std::string_view k2, od::value y) {
-              if (k2 == "type") return r_.plain(y, source_type, R"("source.type")");
-              if (k2 == "media_type") return r_.text(y, media_type, R"("source.media_type")");
-              if (k2 == "data") {
+          if (is(k, "is_error")) return r_.boolean(x, is_error, R"("is_error")");
+          if (is(k, "cache_control")) return r_.raw_object(x, cache_control, R"("cache_control")");
+          if (is(k, "source")) {
+            return r_.fields(x, R"("source")", [&](std::string_view k2, od::value& y) {
+              if (is(k2, "type")) return r_.plain(y, source_type, R"("source.type")");
+              if (is(k2, "media_type")) return r_.text(y, media_type, R"("source.media_type")");
+              if (is(k2, "data")) {
                 od::json_type st{};
                 if (!r_.type(y, st)) return false;
                 if (st != od::json_type::string) return true;  // "content" sources: native
                 return r_.text(y, source_data, R"("source.data")");
               }
-              if (k2 == "url") return r_.text(y, source_url, R"("source.url")");
+              if (is(k2, "url")) return r_.text(y, source_url, R"("source.url")");
               return true;
             });
           }
-          if (k == "content") {
+          if (is(k, "content")) {
             od::json_type ct{};
             if (!r_.type(x, ct)) return false;
             if (ct != od::json_type::string && ct != od::json_type::array) return true;
-            return blocks(x, content, content_string, R"(tool_result "content")");
+            return blocks(x, ct, content, content_string, R"(tool_result "content")");
           }
           return true;
         }))
@@ -129,13 +135,13 @@ class block_reader {
       p.name = plain_text(type);
       return r_.span_since(start, p.raw, "a content block");
     };
-    if (type == "text") {
+    if (is(type, "text")) {
       part& p = add_part(out, part_kind::text);
       p.text = text;
       p.cache_control = cache_control;
       return true;
     }
-    if (type == "image" || type == "document") {
+    if (is(type, "image") || is(type, "document")) {
       if (source_type == "base64" && !source_data.empty()) {
         part& p = add_part(out, part_kind::media);
         p.media_type = media_type;
@@ -148,14 +154,15 @@ class block_reader {
         part& p = add_part(out, part_kind::media);
         p.url = source_url;
         p.media_type = media_type;
-        if (type == "document" && media_type.empty()) p.media_type = plain_text("application/pdf");
+        if (is(type, "document") && media_type.empty())
+          p.media_type = plain_text("application/pdf");
         p.filename = title;
         p.cache_control = cache_control;
         return true;
       }
       return native();
     }
-    if (type == "tool_use") {
+    if (is(type, "tool_use")) {
       if (id.empty() || name.empty()) return r_.fail(R"(a tool_use block needs "id" and "name")");
       part& p = add_part(out, part_kind::tool_call);
       p.id = id;
@@ -164,7 +171,7 @@ class block_reader {
       p.cache_control = cache_control;
       return true;
     }
-    if (type == "tool_result") {
+    if (is(type, "tool_result")) {
       if (tool_use_id.empty()) return r_.fail(R"(a tool_result block needs "tool_use_id")");
       part& p = add_part(out, part_kind::tool_result);
       p.id = tool_use_id;
@@ -174,13 +181,13 @@ class block_reader {
       p.cache_control = cache_control;
       return true;
     }
-    if (type == "thinking") {
+    if (is(type, "thinking")) {
       part& p = add_part(out, part_kind::thinking);
       p.text = thinking;
       p.signature = signature;
       return true;
     }
-    if (type == "redacted_thinking") {
+    if (is(type, "redacted_thinking")) {
       add_part(out, part_kind::redacted_thinking).text = data;
       return true;
     }
@@ -193,20 +200,24 @@ class block_reader {
 
 // Writes a tool id with the characters Claude accepts ([A-Za-z0-9_-]); others become '_'.
 void write_id(json_writer& w, decode_memory& m, const text_value& id) {
+  static constexpr auto accepted = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c)
+      t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '-';
+    return t;
+  }();
+  const auto ok = [](char c) { return accepted[static_cast<unsigned char>(c)]; };
   const std::string_view s = m.plain(id);
-  const auto ok = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  };
   if (!s.empty() && std::all_of(s.begin(), s.end(), ok)) {
-    w.string(s);
+    w.safe_string(s);  // nothing to escape in these characters
     return;
   }
   std::string fixed(s);
   for (char& c : fixed)
     if (!ok(c)) c = '_';
   if (fixed.empty()) fixed = "toolu_unknown";
-  w.string(fixed);
+  w.safe_string(fixed);
 }
 
 // Writes the canonical parts as Claude content blocks. Returns false (with `error`) when a part
@@ -220,7 +231,7 @@ class block_writer {
   bool media(const part& p) {
     std::string_view type = m_.plain(p.media_type);
     const bool image = type.starts_with("image/") || (type.empty() && !p.url.empty());
-    if (!image && type != "application/pdf" && type != "text/plain")
+    if (!image && !is(type, "application/pdf") && !is(type, "text/plain"))
       return fail("media type \"" + std::string(type) + "\" cannot be sent to Claude");
     if (!p.url.empty()) {
       const std::string_view url = m_.plain(p.url);
@@ -235,12 +246,12 @@ class block_writer {
     w_.begin_object();
     if (!p.url.empty()) {
       w_.key("type");
-      w_.string("url");
+      w_.literal("url");
       w_.key("url");
       w_.text(p.url);
     } else {
       w_.key("type");
-      w_.string("base64");
+      w_.literal("base64");
       w_.key("media_type");
       w_.text(p.media_type);
       w_.key("data");
@@ -259,7 +270,7 @@ class block_writer {
   void text(const part& p) {
     w_.begin_object();
     w_.key("type");
-    w_.string("text");
+    w_.literal("text");
     w_.key("text");
     w_.text(p.text);
     cache_control(p);
@@ -270,9 +281,9 @@ class block_writer {
   void carrier(const text_value& signature) {
     w_.begin_object();
     w_.key("type");
-    w_.string("thinking");
+    w_.literal("thinking");
     w_.key("thinking");
-    w_.string("");
+    w_.literal("");
     w_.key("signature");
     w_.text(signature);
     w_.end_object();
@@ -286,7 +297,7 @@ class block_writer {
     if (!request && !p.signature.empty()) carrier(p.signature);
     w_.begin_object();
     w_.key("type");
-    w_.string("tool_use");
+    w_.literal("tool_use");
     w_.key("id");
     write_id(w_, m_, p.id);
     w_.key("name");
@@ -301,7 +312,7 @@ class block_writer {
   bool tool_result(const part& p) {
     w_.begin_object();
     w_.key("type");
-    w_.string("tool_result");
+    w_.literal("tool_result");
     w_.key("tool_use_id");
     write_id(w_, m_, p.id);
     if (!p.result_json.empty()) {
@@ -355,7 +366,7 @@ class block_writer {
         if (request && p.signature.empty()) return true;
         w_.begin_object();
         w_.key("type");
-        w_.string("thinking");
+        w_.literal("thinking");
         w_.key("thinking");
         w_.text(p.text);
         w_.key("signature");
@@ -365,7 +376,7 @@ class block_writer {
       case part_kind::redacted_thinking:
         w_.begin_object();
         w_.key("type");
-        w_.string("redacted_thinking");
+        w_.literal("redacted_thinking");
         w_.key("data");
         w_.text(p.text);
         w_.end_object();
@@ -405,34 +416,34 @@ class request_decoder {
  public:
   request_decoder(reader& r, canonical_request& q) : r_(r), q_(q), blocks_(r) {}
 
-  bool field(std::string_view key, od::value v) {
-    if (key == "model") return r_.text(v, q_.model, R"("model")");
-    if (key == "messages") return messages(v);
-    if (key == "system") return system(v);
-    if (key == "max_tokens") return r_.integer(v, q_.max_tokens, R"("max_tokens")");
-    if (key == "temperature") return r_.number(v, q_.temperature, R"("temperature")");
-    if (key == "top_p") return r_.number(v, q_.top_p, R"("top_p")");
-    if (key == "top_k") return r_.integer(v, q_.top_k, R"("top_k")");
-    if (key == "stop_sequences") {
-      return r_.elements(v, R"("stop_sequences")", [&](std::size_t, od::value x) {
+  bool field(std::string_view key, od::value& v) {
+    if (is(key, "model")) return r_.text(v, q_.model, R"("model")");
+    if (is(key, "messages")) return messages(v);
+    if (is(key, "system")) return system(v);
+    if (is(key, "max_tokens")) return r_.integer(v, q_.max_tokens, R"("max_tokens")");
+    if (is(key, "temperature")) return r_.number(v, q_.temperature, R"("temperature")");
+    if (is(key, "top_p")) return r_.number(v, q_.top_p, R"("top_p")");
+    if (is(key, "top_k")) return r_.integer(v, q_.top_k, R"("top_k")");
+    if (is(key, "stop_sequences")) {
+      return r_.elements(v, R"("stop_sequences")", [&](std::size_t, od::value& x) {
         text_value s;
         if (!r_.text(x, s, R"("stop_sequences" items)")) return false;
         q_.stop.push_back(s);
         return true;
       });
     }
-    if (key == "stream") {
+    if (is(key, "stream")) {
       std::optional<bool> b;
       if (!r_.boolean(v, b, R"("stream")")) return false;
       q_.stream = b.value_or(false);
       return true;
     }
-    if (key == "tools") return tools(v);
-    if (key == "tool_choice") return tool_choice(v);
-    if (key == "thinking") return thinking(v);
-    if (key == "metadata") {
-      return r_.fields(v, R"("metadata")", [&](std::string_view k, od::value x) {
-        if (k == "user_id") return r_.text(x, q_.user, R"("metadata.user_id")");
+    if (is(key, "tools")) return tools(v);
+    if (is(key, "tool_choice")) return tool_choice(v);
+    if (is(key, "thinking")) return thinking(v);
+    if (is(key, "metadata")) {
+      return r_.fields(v, R"("metadata")", [&](std::string_view k, od::value& x) {
+        if (is(k, "user_id")) return r_.text(x, q_.user, R"("metadata.user_id")");
         return true;
       });
     }
@@ -450,7 +461,7 @@ class request_decoder {
   }
 
  private:
-  bool system(od::value v) {
+  bool system(od::value& v) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     if (t == od::json_type::null) return true;
@@ -464,17 +475,17 @@ class request_decoder {
     return true;
   }
 
-  bool messages(od::value v) {
+  bool messages(od::value& v) {
     saw_messages_ = true;
-    return r_.elements(v, R"("messages")", [&](std::size_t i, od::value x) {
+    return r_.elements(v, R"("messages")", [&](std::size_t i, od::value& x) {
       std::string_view role;
       message m;
       od::json_type t{};
       if (!r_.type(x, t)) return false;
       if (t != od::json_type::object) return r_.type_error(R"("messages" items)", "objects");
-      if (!r_.fields(x, R"("messages" items)", [&](std::string_view k, od::value y) {
-            if (k == "role") return r_.plain(y, role, R"(message "role")");
-            if (k == "content")
+      if (!r_.fields(x, t, R"("messages" items)", [&](std::string_view k, od::value& y) {
+            if (is(k, "role")) return r_.plain(y, role, R"(message "role")");
+            if (is(k, "content"))
               return blocks_.blocks(y, m.parts, m.content_string, R"(message "content")");
             return true;
           }))
@@ -492,26 +503,26 @@ class request_decoder {
     });
   }
 
-  bool tools(od::value v) {
-    return r_.elements(v, R"("tools")", [&](std::size_t i, od::value x) {
+  bool tools(od::value& v) {
+    return r_.elements(v, R"("tools")", [&](std::size_t i, od::value& x) {
       od::json_type t{};
       if (!r_.type(x, t)) return false;
       if (t != od::json_type::object) return r_.type_error(R"("tools" items)", "objects");
       const char* start = x.raw_json_token().data();
       tool tl;
       std::string_view type;
-      if (!r_.fields(x, R"("tools" items)", [&](std::string_view k, od::value y) {
-            if (k == "name") return r_.text(y, tl.name, R"(tool "name")");
-            if (k == "description") return r_.text(y, tl.description, R"(tool "description")");
-            if (k == "input_schema")
+      if (!r_.fields(x, t, R"("tools" items)", [&](std::string_view k, od::value& y) {
+            if (is(k, "name")) return r_.text(y, tl.name, R"(tool "name")");
+            if (is(k, "description")) return r_.text(y, tl.description, R"(tool "description")");
+            if (is(k, "input_schema"))
               return r_.raw_object(y, tl.parameters, R"(tool "input_schema")");
-            if (k == "cache_control")
+            if (is(k, "cache_control"))
               return r_.raw_object(y, tl.cache_control, R"("cache_control")");
-            if (k == "type") return r_.plain(y, type, R"(tool "type")");
+            if (is(k, "type")) return r_.plain(y, type, R"(tool "type")");
             return true;
           }))
         return false;
-      if (!type.empty() && type != "custom") {
+      if (!type.empty() && !is(type, "custom")) {
         tl.native_protocol = wire_protocol::claude;
         if (tl.name.empty()) tl.name = plain_text(type);
         if (!r_.span_since(start, tl.raw, "a tool")) return false;
@@ -523,25 +534,25 @@ class request_decoder {
     });
   }
 
-  bool tool_choice(od::value v) {
+  bool tool_choice(od::value& v) {
     std::string_view type;
     text_value name;
     std::optional<bool> disable_parallel;
-    if (!r_.fields(v, R"("tool_choice")", [&](std::string_view k, od::value x) {
-          if (k == "type") return r_.plain(x, type, R"("tool_choice.type")");
-          if (k == "name") return r_.text(x, name, R"("tool_choice.name")");
-          if (k == "disable_parallel_tool_use")
+    if (!r_.fields(v, R"("tool_choice")", [&](std::string_view k, od::value& x) {
+          if (is(k, "type")) return r_.plain(x, type, R"("tool_choice.type")");
+          if (is(k, "name")) return r_.text(x, name, R"("tool_choice.name")");
+          if (is(k, "disable_parallel_tool_use"))
             return r_.boolean(x, disable_parallel, R"("disable_parallel_tool_use")");
           return true;
         }))
       return false;
-    if (type == "auto") {
+    if (is(type, "auto")) {
       q_.choice.mode = tool_choice_mode::automatic;
-    } else if (type == "any") {
+    } else if (is(type, "any")) {
       q_.choice.mode = tool_choice_mode::required;
-    } else if (type == "none") {
+    } else if (is(type, "none")) {
       q_.choice.mode = tool_choice_mode::none;
-    } else if (type == "tool") {
+    } else if (is(type, "tool")) {
       if (name.empty()) return r_.fail(R"(tool_choice of type "tool" needs a "name")");
       q_.choice.mode = tool_choice_mode::named;
       q_.choice.names.push_back(name);
@@ -552,18 +563,18 @@ class request_decoder {
     return true;
   }
 
-  bool thinking(od::value v) {
+  bool thinking(od::value& v) {
     std::string_view type;
-    if (!r_.fields(v, R"("thinking")", [&](std::string_view k, od::value x) {
-          if (k == "type") return r_.plain(x, type, R"("thinking.type")");
-          if (k == "budget_tokens")
+    if (!r_.fields(v, R"("thinking")", [&](std::string_view k, od::value& x) {
+          if (is(k, "type")) return r_.plain(x, type, R"("thinking.type")");
+          if (is(k, "budget_tokens"))
             return r_.integer(x, q_.reasoning.budget_tokens, R"("thinking.budget_tokens")");
           return true;
         }))
       return false;
-    if (type == "enabled" || type == "adaptive") {
+    if (is(type, "enabled") || is(type, "adaptive")) {
       q_.reasoning.enabled = true;
-    } else if (type == "disabled") {
+    } else if (is(type, "disabled")) {
       q_.reasoning.enabled = false;
     } else if (!type.empty()) {
       return r_.fail("unsupported thinking type \"" + std::string(type) + "\"");
@@ -603,7 +614,7 @@ class request_encoder {
       w_.key("thinking");
       w_.begin_object();
       w_.key("type");
-      w_.string("enabled");
+      w_.literal("enabled");
       w_.key("budget_tokens");
       w_.integer(*thinking_);
       w_.end_object();
@@ -699,7 +710,7 @@ class request_encoder {
     } else {
       w_.begin_object();
       w_.key("type");
-      w_.string("text");
+      w_.literal("text");
       w_.key("text");
       w_.begin_string();
       w_.piece_plain(base);
@@ -917,11 +928,11 @@ class request_encoder {
     w_.begin_object();
     w_.key("type");
     w_.string(type);
-    if (type == "tool") {
+    if (is(type, "tool")) {
       w_.key("name");
       w_.text(c.names.front());
     }
-    if (q_.parallel_tool_calls && type != "none") {
+    if (q_.parallel_tool_calls && !is(type, "none")) {
       w_.key("disable_parallel_tool_use");
       w_.boolean(!*q_.parallel_tool_calls);
     }
@@ -962,14 +973,14 @@ class request_encoder {
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-bool read_usage(reader& r, od::value v, usage& u) {
+bool read_usage(reader& r, od::value& v, usage& u) {
   std::optional<std::int64_t> input, output, cache_read, cache_creation;
-  if (!r.fields(v, R"("usage")", [&](std::string_view k, od::value x) {
-        if (k == "input_tokens") return r.integer(x, input, R"("input_tokens")");
-        if (k == "output_tokens") return r.integer(x, output, R"("output_tokens")");
-        if (k == "cache_read_input_tokens")
+  if (!r.fields(v, R"("usage")", [&](std::string_view k, od::value& x) {
+        if (is(k, "input_tokens")) return r.integer(x, input, R"("input_tokens")");
+        if (is(k, "output_tokens")) return r.integer(x, output, R"("output_tokens")");
+        if (is(k, "cache_read_input_tokens"))
           return r.integer(x, cache_read, R"("cache_read_input_tokens")");
-        if (k == "cache_creation_input_tokens")
+        if (is(k, "cache_creation_input_tokens"))
           return r.integer(x, cache_creation, R"("cache_creation_input_tokens")");
         return true;
       }))
@@ -1003,14 +1014,14 @@ std::string decode_response(std::string_view body, canonical_response& out) {
   std::string_view type;
   std::string_view stop;
   bool saw_content = false;
-  const bool ok = r.object_fields(root, [&](std::string_view k, od::value v) {
-    if (k == "id") return r.text(v, out.id, R"("id")");
-    if (k == "type") return r.plain(v, type, R"("type")");
-    if (k == "model") return r.text(v, out.model, R"("model")");
-    if (k == "stop_reason") return r.plain(v, stop, R"("stop_reason")");
-    if (k == "stop_sequence") return r.text(v, out.stop_sequence, R"("stop_sequence")");
-    if (k == "usage") return read_usage(r, v, out.tokens);
-    if (k == "content") {
+  const bool ok = r.object_fields(root, [&](std::string_view k, od::value& v) {
+    if (is(k, "id")) return r.text(v, out.id, R"("id")");
+    if (is(k, "type")) return r.plain(v, type, R"("type")");
+    if (is(k, "model")) return r.text(v, out.model, R"("model")");
+    if (is(k, "stop_reason")) return r.plain(v, stop, R"("stop_reason")");
+    if (is(k, "stop_sequence")) return r.text(v, out.stop_sequence, R"("stop_sequence")");
+    if (is(k, "usage")) return read_usage(r, v, out.tokens);
+    if (is(k, "content")) {
       saw_content = true;
       bool as_string = false;
       return blocks.blocks(v, out.parts, as_string, R"("content")");
@@ -1018,7 +1029,7 @@ std::string decode_response(std::string_view body, canonical_response& out) {
     return true;
   }) && r.close();
   if (!ok) return error;
-  if (type == "error") return "the upstream answered with an error";
+  if (is(type, "error")) return "the upstream answered with an error";
   if (!saw_content) return R"(the response has no "content")";
   out.stop = stop.empty() ? stop_reason::end_turn : stop_reason_from(wire_protocol::claude, stop);
   return error;
@@ -1037,9 +1048,9 @@ std::string encode_response(const canonical_response& in, std::string& out) {
     w.text(in.id);
   }
   w.key("type");
-  w.string("message");
+  w.literal("message");
   w.key("role");
-  w.string("assistant");
+  w.literal("assistant");
   w.key("model");
   w.text(in.model);
   w.key("content");
@@ -1072,15 +1083,15 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
   od::object root;
   if (!r.open(body, root)) return error;
   r.object_fields(root,
-                  [&](std::string_view k, od::value v) {
-                    if (k != "data") return true;
-                    return r.elements(v, R"("data")", [&](std::size_t, od::value x) {
+                  [&](std::string_view k, od::value& v) {
+                    if (!is(k, "data")) return true;
+                    return r.elements(v, R"("data")", [&](std::size_t, od::value& x) {
                       model_info m;
-                      if (!r.fields(x, R"("data" items)", [&](std::string_view k2, od::value y) {
-                            if (k2 == "id") return r.text(y, m.id, R"("id")");
-                            if (k2 == "display_name")
+                      if (!r.fields(x, R"("data" items)", [&](std::string_view k2, od::value& y) {
+                            if (is(k2, "id")) return r.text(y, m.id, R"("id")");
+                            if (is(k2, "display_name"))
                               return r.text(y, m.display_name, R"("display_name")");
-                            if (k2 == "created_at") {
+                            if (is(k2, "created_at")) {
                               std::string_view s;
                               if (!r.plain(y, s, R"("created_at")")) return false;
                               m.created = parse_rfc3339(s);
@@ -1105,7 +1116,7 @@ void encode_models(const canonical_model_list& in, std::string& out) {
   for (const model_info& m : in.models) {
     w.begin_object();
     w.key("type");
-    w.string("model");
+    w.literal("model");
     w.key("id");
     w.text(m.id);
     w.key("display_name");

@@ -200,9 +200,9 @@ bool is_null_schema(std::string_view s) {
   bool null_type = false;
   bool other = false;
   members(s, [&](std::string_view k, std::string_view v) {
-    if (k == "type") {
+    if (is(k, "type")) {
       null_type = v == R"("null")";
-    } else if (k != "description" && k != "title") {
+    } else if (!is(k, "description") && !is(k, "title")) {
       other = true;
     }
   });
@@ -219,8 +219,8 @@ class schema_cleaner {
   void run(std::string& out) {
     const std::string_view root = trim_ws(std::string_view(begin_, end_ - begin_));
     members(root, [&](std::string_view k, std::string_view v) {
-      if (k != "$defs" && k != "definitions") return;
-      const std::string_view prefix = k == "$defs" ? "#/$defs/" : "#/definitions/";
+      if (!is(k, "$defs") && !is(k, "definitions")) return;
+      const std::string_view prefix = is(k, "$defs") ? "#/$defs/" : "#/definitions/";
       members(v, [&](std::string_view name, std::string_view def) {
         defs_.push_back({std::string(prefix) + std::string(name), def});
       });
@@ -458,24 +458,24 @@ void json_schema_spelling(std::string_view v, std::string& out) {
     bool nullable = false;
     bool string_type = false;
     members(v, [&](std::string_view k, std::string_view x) {
-      if (k == "nullable") nullable = x == "true";
-      if (k == "type") string_type = !x.empty() && x.front() == '"';
+      if (is(k, "nullable")) nullable = x == "true";
+      if (is(k, "type")) string_type = !x.empty() && x.front() == '"';
     });
     out += '{';
     bool first = true;
     members(v, [&](std::string_view k, std::string_view x) {
-      if (k == "nullable" && string_type) return;  // folded into "type"
+      if (is(k, "nullable") && string_type) return;  // folded into "type"
       if (!first) out += ',';
       first = false;
       out += '"';
       out += k;
       out += "\":";
-      if (k == "type" && string_type) {
+      if (is(k, "type") && string_type) {
         if (nullable) out += '[';
         append_lower(out, x);
         if (nullable) out += R"(,"null"])";
-      } else if (k == "enum" || k == "const" || k == "default" || k == "example" ||
-                 k == "examples") {
+      } else if (is(k, "enum") || is(k, "const") || is(k, "default") || is(k, "example") ||
+                 is(k, "examples")) {
         out += x;
       } else {
         json_schema_spelling(x, out);
@@ -513,8 +513,8 @@ class part_reader {
  public:
   explicit part_reader(reader& r) : r_(r) {}
 
-  bool parts(od::value v, std::vector<part>& out) {
-    return r_.elements(v, R"("parts")", [&](std::size_t, od::value x) { return one(x, out); });
+  bool parts(od::value& v, std::vector<part>& out) {
+    return r_.elements(v, R"("parts")", [&](std::size_t, od::value& x) { return one(x, out); });
   }
 
  private:
@@ -529,7 +529,7 @@ class part_reader {
     return plain_text(r_.keep(std::move(id)));
   }
 
-  bool response(od::value v, part& p) {
+  bool response(od::value& v, part& p) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     if (t != od::json_type::object)
@@ -539,14 +539,14 @@ class part_reader {
     text_value text;
     bool text_form = false;
     bool error_form = false;
-    if (!r_.fields(v, R"("functionResponse.response")", [&](std::string_view k, od::value x) {
+    if (!r_.fields(v, R"("functionResponse.response")", [&](std::string_view k, od::value& x) {
           ++count;
-          if (k != "output" && k != "error") return true;
+          if (!is(k, "output") && !is(k, "error")) return true;
           od::json_type xt{};
           if (!r_.type(x, xt)) return false;
           if (xt != od::json_type::string) return true;
           text_form = true;
-          error_form = k == "error";
+          error_form = is(k, "error");
           return r_.text(x, text, R"("functionResponse.response")");
         }))
       return false;
@@ -562,7 +562,7 @@ class part_reader {
     return true;
   }
 
-  bool one(od::value v, std::vector<part>& out) {
+  bool one(od::value& v, std::vector<part>& out) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     if (t != od::json_type::object) return r_.type_error(R"("parts" items)", "objects");
@@ -578,7 +578,7 @@ class part_reader {
     std::string_view args;
     part result;
     result.kind = part_kind::tool_result;
-    if (!r_.fields(v, R"("parts" items)", [&](std::string_view k, od::value x) {
+    if (!r_.fields(v, R"("parts" items)", [&](std::string_view k, od::value& x) {
           if (gemini_key(k, "text")) {
             has_text = true;
             return r_.text(x, text, R"(part "text")");
@@ -588,7 +588,7 @@ class part_reader {
             return r_.text(x, signature, R"("thoughtSignature")");
           if (gemini_key(k, "inlineData")) {
             has_inline = true;
-            return r_.fields(x, R"("inlineData")", [&](std::string_view k2, od::value y) {
+            return r_.fields(x, R"("inlineData")", [&](std::string_view k2, od::value& y) {
               if (gemini_key(k2, "mimeType")) return r_.text(y, mime, R"("inlineData.mimeType")");
               if (gemini_key(k2, "data")) return r_.text(y, data, R"("inlineData.data")");
               return true;
@@ -596,7 +596,7 @@ class part_reader {
           }
           if (gemini_key(k, "fileData")) {
             has_file = true;
-            return r_.fields(x, R"("fileData")", [&](std::string_view k2, od::value y) {
+            return r_.fields(x, R"("fileData")", [&](std::string_view k2, od::value& y) {
               if (gemini_key(k2, "mimeType")) return r_.text(y, mime, R"("fileData.mimeType")");
               if (gemini_key(k2, "fileUri")) return r_.text(y, uri, R"("fileData.fileUri")");
               return true;
@@ -604,7 +604,7 @@ class part_reader {
           }
           if (gemini_key(k, "functionCall")) {
             has_call = true;
-            return r_.fields(x, R"("functionCall")", [&](std::string_view k2, od::value y) {
+            return r_.fields(x, R"("functionCall")", [&](std::string_view k2, od::value& y) {
               if (gemini_key(k2, "name")) return r_.text(y, name, R"("functionCall.name")");
               if (gemini_key(k2, "id")) return r_.text(y, id, R"("functionCall.id")");
               if (gemini_key(k2, "args")) return r_.raw_object(y, args, R"("functionCall.args")");
@@ -613,7 +613,7 @@ class part_reader {
           }
           if (gemini_key(k, "functionResponse")) {
             has_response = true;
-            return r_.fields(x, R"("functionResponse")", [&](std::string_view k2, od::value y) {
+            return r_.fields(x, R"("functionResponse")", [&](std::string_view k2, od::value& y) {
               if (gemini_key(k2, "name")) return r_.text(y, name, R"("functionResponse.name")");
               if (gemini_key(k2, "id")) return r_.text(y, id, R"("functionResponse.id")");
               if (gemini_key(k2, "response")) return response(y, result);
@@ -833,13 +833,13 @@ class request_decoder {
  public:
   request_decoder(reader& r, canonical_request& q) : r_(r), q_(q), parts_(r) {}
 
-  bool field(std::string_view key, od::value v) {
+  bool field(std::string_view key, od::value& v) {
     if (gemini_key(key, "contents")) return contents(v);
     if (gemini_key(key, "systemInstruction")) return system(v);
     if (gemini_key(key, "tools")) return tools(v);
     if (gemini_key(key, "toolConfig")) return tool_config(v);
     if (gemini_key(key, "generationConfig")) return generation_config(v);
-    if (key == "model") return r_.text(v, q_.model, R"("model")");
+    if (is(key, "model")) return r_.text(v, q_.model, R"("model")");
     extra_field e;
     e.protocol = wire_protocol::gemini;
     e.key = key;
@@ -854,7 +854,7 @@ class request_decoder {
   }
 
  private:
-  bool system(od::value v) {
+  bool system(od::value& v) {
     message m;
     m.role = message_role::system;
     od::json_type t{};
@@ -864,7 +864,7 @@ class request_decoder {
       m.content_string = true;
       if (!r_.text(v, add_part(m.parts, part_kind::text).text, R"("systemInstruction")"))
         return false;
-    } else if (!r_.fields(v, R"("systemInstruction")", [&](std::string_view k, od::value x) {
+    } else if (!r_.fields(v, R"("systemInstruction")", [&](std::string_view k, od::value& x) {
                  if (gemini_key(k, "parts")) return parts_.parts(x, m.parts);
                  return true;
                })) {
@@ -876,15 +876,15 @@ class request_decoder {
     return true;
   }
 
-  bool contents(od::value v) {
+  bool contents(od::value& v) {
     saw_contents_ = true;
-    return r_.elements(v, R"("contents")", [&](std::size_t i, od::value x) {
+    return r_.elements(v, R"("contents")", [&](std::size_t i, od::value& x) {
       std::string_view role;
       message m;
       od::json_type t{};
       if (!r_.type(x, t)) return false;
       if (t != od::json_type::object) return r_.type_error(R"("contents" items)", "objects");
-      if (!r_.fields(x, R"("contents" items)", [&](std::string_view k, od::value y) {
+      if (!r_.fields(x, R"("contents" items)", [&](std::string_view k, od::value& y) {
             if (gemini_key(k, "role")) return r_.plain(y, role, R"(content "role")");
             if (gemini_key(k, "parts")) return parts_.parts(y, m.parts);
             return true;
@@ -902,14 +902,14 @@ class request_decoder {
     });
   }
 
-  bool tools(od::value v) {
-    return r_.elements(v, R"("tools")", [&](std::size_t, od::value x) {
-      return r_.fields(x, R"("tools" items)", [&](std::string_view k, od::value y) {
+  bool tools(od::value& v) {
+    return r_.elements(v, R"("tools")", [&](std::size_t, od::value& x) {
+      return r_.fields(x, R"("tools" items)", [&](std::string_view k, od::value& y) {
         if (gemini_key(k, "functionDeclarations")) {
-          return r_.elements(y, R"("functionDeclarations")", [&](std::size_t i, od::value z) {
+          return r_.elements(y, R"("functionDeclarations")", [&](std::size_t i, od::value& z) {
             tool t;
             if (!r_.fields(
-                    z, R"("functionDeclarations" items)", [&](std::string_view k2, od::value a) {
+                    z, R"("functionDeclarations" items)", [&](std::string_view k2, od::value& a) {
                       if (gemini_key(k2, "name")) return r_.text(a, t.name, R"("name")");
                       if (gemini_key(k2, "description"))
                         return r_.text(a, t.description, R"("description")");
@@ -942,15 +942,15 @@ class request_decoder {
     });
   }
 
-  bool tool_config(od::value v) {
-    return r_.fields(v, R"("toolConfig")", [&](std::string_view k, od::value x) {
+  bool tool_config(od::value& v) {
+    return r_.fields(v, R"("toolConfig")", [&](std::string_view k, od::value& x) {
       if (!gemini_key(k, "functionCallingConfig")) return true;
       std::string_view mode;
       std::vector<text_value> names;
-      if (!r_.fields(x, R"("functionCallingConfig")", [&](std::string_view k2, od::value y) {
+      if (!r_.fields(x, R"("functionCallingConfig")", [&](std::string_view k2, od::value& y) {
             if (gemini_key(k2, "mode")) return r_.plain(y, mode, R"("mode")");
             if (gemini_key(k2, "allowedFunctionNames")) {
-              return r_.elements(y, R"("allowedFunctionNames")", [&](std::size_t, od::value z) {
+              return r_.elements(y, R"("allowedFunctionNames")", [&](std::size_t, od::value& z) {
                 text_value n;
                 if (!r_.text(z, n, R"("allowedFunctionNames" items)")) return false;
                 names.push_back(n);
@@ -974,10 +974,10 @@ class request_decoder {
     });
   }
 
-  bool generation_config(od::value v) {
+  bool generation_config(od::value& v) {
     std::string_view mime;
     std::string_view schema;
-    if (!r_.fields(v, R"("generationConfig")", [&](std::string_view k, od::value x) {
+    if (!r_.fields(v, R"("generationConfig")", [&](std::string_view k, od::value& x) {
           if (gemini_key(k, "maxOutputTokens"))
             return r_.integer(x, q_.max_tokens, R"("maxOutputTokens")");
           if (gemini_key(k, "temperature")) return r_.number(x, q_.temperature, R"("temperature")");
@@ -996,7 +996,7 @@ class request_decoder {
             return r_.number(x, q_.frequency_penalty, R"("frequencyPenalty")");
           if (gemini_key(k, "seed")) return r_.integer(x, q_.seed, R"("seed")");
           if (gemini_key(k, "stopSequences")) {
-            return r_.elements(x, R"("stopSequences")", [&](std::size_t, od::value y) {
+            return r_.elements(x, R"("stopSequences")", [&](std::size_t, od::value& y) {
               text_value s;
               if (!r_.text(y, s, R"("stopSequences" items)")) return false;
               q_.stop.push_back(s);
@@ -1031,9 +1031,9 @@ class request_decoder {
     return true;
   }
 
-  bool thinking_config(od::value v) {
+  bool thinking_config(od::value& v) {
     reasoning_config& rc = q_.reasoning;
-    return r_.fields(v, R"("thinkingConfig")", [&](std::string_view k, od::value x) {
+    return r_.fields(v, R"("thinkingConfig")", [&](std::string_view k, od::value& x) {
       if (gemini_key(k, "thinkingBudget")) {
         if (!r_.integer(x, rc.budget_tokens, R"("thinkingBudget")")) return false;
         if (rc.budget_tokens) rc.enabled = *rc.budget_tokens != 0;
@@ -1439,9 +1439,9 @@ class request_encoder {
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-bool read_usage(reader& r, od::value v, usage& u) {
+bool read_usage(reader& r, od::value& v, usage& u) {
   std::optional<std::int64_t> prompt, candidates, thoughts, cached;
-  if (!r.fields(v, R"("usageMetadata")", [&](std::string_view k, od::value x) {
+  if (!r.fields(v, R"("usageMetadata")", [&](std::string_view k, od::value& x) {
         if (gemini_key(k, "promptTokenCount")) return r.integer(x, prompt, R"("promptTokenCount")");
         if (gemini_key(k, "candidatesTokenCount"))
           return r.integer(x, candidates, R"("candidatesTokenCount")");
@@ -1488,24 +1488,24 @@ std::string decode_response(std::string_view body, canonical_response& out) {
   std::string_view finish;
   std::string_view block_reason;
   bool saw_candidate = false;
-  const bool ok = r.object_fields(root, [&](std::string_view k, od::value v) {
+  const bool ok = r.object_fields(root, [&](std::string_view k, od::value& v) {
     if (gemini_key(k, "responseId")) return r.text(v, out.id, R"("responseId")");
     if (gemini_key(k, "modelVersion")) return r.text(v, out.model, R"("modelVersion")");
     if (gemini_key(k, "usageMetadata")) return read_usage(r, v, out.tokens);
     if (gemini_key(k, "promptFeedback")) {
-      return r.fields(v, R"("promptFeedback")", [&](std::string_view k2, od::value x) {
+      return r.fields(v, R"("promptFeedback")", [&](std::string_view k2, od::value& x) {
         if (gemini_key(k2, "blockReason")) return r.plain(x, block_reason, R"("blockReason")");
         return true;
       });
     }
     if (!gemini_key(k, "candidates")) return true;
-    return r.elements(v, R"("candidates")", [&](std::size_t i, od::value x) {
+    return r.elements(v, R"("candidates")", [&](std::size_t i, od::value& x) {
       if (i > 0) return true;  // one answer: the first candidate
       saw_candidate = true;
-      return r.fields(x, R"("candidates" items)", [&](std::string_view k2, od::value y) {
+      return r.fields(x, R"("candidates" items)", [&](std::string_view k2, od::value& y) {
         if (gemini_key(k2, "finishReason")) return r.plain(y, finish, R"("finishReason")");
         if (!gemini_key(k2, "content")) return true;
-        return r.fields(y, R"("content")", [&](std::string_view k3, od::value z) {
+        return r.fields(y, R"("content")", [&](std::string_view k3, od::value& z) {
           if (gemini_key(k3, "parts")) return parts.parts(z, out.parts);
           return true;
         });
@@ -1538,7 +1538,7 @@ std::string encode_response(const canonical_response& in, std::string& out) {
   w.key("content");
   w.begin_object();
   w.key("role");
-  w.string("model");
+  w.literal("model");
   w.key("parts");
   w.begin_array();
   for (const part& p : in.parts) {
@@ -1593,11 +1593,11 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
   od::object root;
   if (!r.open(body, root)) return error;
   r.object_fields(root,
-                  [&](std::string_view k, od::value v) {
+                  [&](std::string_view k, od::value& v) {
                     if (!gemini_key(k, "models")) return true;
-                    return r.elements(v, R"("models")", [&](std::size_t, od::value x) {
+                    return r.elements(v, R"("models")", [&](std::size_t, od::value& x) {
                       model_info m;
-                      if (!r.fields(x, R"("models" items)", [&](std::string_view k2, od::value y) {
+                      if (!r.fields(x, R"("models" items)", [&](std::string_view k2, od::value& y) {
                             if (gemini_key(k2, "name")) {
                               if (!r.text(y, m.id, R"("name")")) return false;
                               constexpr std::string_view prefix = "models/";

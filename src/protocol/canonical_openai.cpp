@@ -21,7 +21,7 @@ void write_tool_calls(json_writer& w, const std::vector<part>& parts) {
     w.key("id");
     w.text(p.id);
     w.key("type");
-    w.string("function");
+    w.literal("function");
     w.key("function");
     w.begin_object();
     w.key("name");
@@ -89,17 +89,17 @@ class request_decoder {
  public:
   request_decoder(reader& r, canonical_request& q) : r_(r), q_(q) {}
 
-  bool field(std::string_view key, od::value v) {
-    if (key == "model") return r_.text(v, q_.model, R"("model")");
-    if (key == "messages") return messages(v);
-    if (key == "tools") return tools(v);
-    if (key == "tool_choice") return tool_choice(v);
-    if (key == "parallel_tool_calls") return r_.boolean(v, q_.parallel_tool_calls, key_name(key));
-    if (key == "max_tokens") {
+  bool field(std::string_view key, od::value& v) {
+    if (is(key, "model")) return r_.text(v, q_.model, R"("model")");
+    if (is(key, "messages")) return messages(v);
+    if (is(key, "tools")) return tools(v);
+    if (is(key, "tool_choice")) return tool_choice(v);
+    if (is(key, "parallel_tool_calls")) return r_.boolean(v, q_.parallel_tool_calls, key_name(key));
+    if (is(key, "max_tokens")) {
       if (q_.max_completion_tokens && q_.max_tokens) return true;  // max_completion_tokens wins
       return r_.integer(v, q_.max_tokens, R"("max_tokens")");
     }
-    if (key == "max_completion_tokens") {
+    if (is(key, "max_completion_tokens")) {
       std::optional<std::int64_t> n;
       if (!r_.integer(v, n, R"("max_completion_tokens")")) return false;
       if (n) {
@@ -108,28 +108,28 @@ class request_decoder {
       }
       return true;
     }
-    if (key == "temperature") return r_.number(v, q_.temperature, R"("temperature")");
-    if (key == "top_p") return r_.number(v, q_.top_p, R"("top_p")");
-    if (key == "presence_penalty") return r_.number(v, q_.presence_penalty, key_name(key));
-    if (key == "frequency_penalty") return r_.number(v, q_.frequency_penalty, key_name(key));
-    if (key == "seed") return r_.integer(v, q_.seed, R"("seed")");
-    if (key == "n") return r_.integer(v, q_.candidates, R"("n")");
-    if (key == "stop") return stop(v);
-    if (key == "response_format") return response_format(v);
-    if (key == "reasoning_effort") return reasoning_effort(v);
-    if (key == "stream") {
+    if (is(key, "temperature")) return r_.number(v, q_.temperature, R"("temperature")");
+    if (is(key, "top_p")) return r_.number(v, q_.top_p, R"("top_p")");
+    if (is(key, "presence_penalty")) return r_.number(v, q_.presence_penalty, key_name(key));
+    if (is(key, "frequency_penalty")) return r_.number(v, q_.frequency_penalty, key_name(key));
+    if (is(key, "seed")) return r_.integer(v, q_.seed, R"("seed")");
+    if (is(key, "n")) return r_.integer(v, q_.candidates, R"("n")");
+    if (is(key, "stop")) return stop(v);
+    if (is(key, "response_format")) return response_format(v);
+    if (is(key, "reasoning_effort")) return reasoning_effort(v);
+    if (is(key, "stream")) {
       std::optional<bool> b;
       if (!r_.boolean(v, b, R"("stream")")) return false;
       q_.stream = b.value_or(false);
       return true;
     }
-    if (key == "stream_options") {
-      return r_.fields(v, R"("stream_options")", [&](std::string_view k, od::value x) {
-        if (k == "include_usage") return r_.boolean(x, q_.include_usage, R"("include_usage")");
+    if (is(key, "stream_options")) {
+      return r_.fields(v, R"("stream_options")", [&](std::string_view k, od::value& x) {
+        if (is(k, "include_usage")) return r_.boolean(x, q_.include_usage, R"("include_usage")");
         return true;
       });
     }
-    if (key == "user") return r_.text(v, q_.user, R"("user")");
+    if (is(key, "user")) return r_.text(v, q_.user, R"("user")");
     extra_field e;
     e.protocol = wire_protocol::openai;
     e.key = key;
@@ -151,7 +151,7 @@ class request_decoder {
     return s;
   }
 
-  bool stop(od::value v) {
+  bool stop(od::value& v) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     if (t == od::json_type::null) return true;
@@ -163,7 +163,7 @@ class request_decoder {
       return true;
     }
     if (t != od::json_type::array) return r_.type_error(R"("stop")", "a string or an array");
-    return r_.elements(v, R"("stop")", [&](std::size_t, od::value x) {
+    return r_.elements(v, t, R"("stop")", [&](std::size_t, od::value& x) {
       text_value s;
       if (!r_.text(x, s, R"("stop" items)")) return false;
       q_.stop.push_back(s);
@@ -171,7 +171,7 @@ class request_decoder {
     });
   }
 
-  bool reasoning_effort(od::value v) {
+  bool reasoning_effort(od::value& v) {
     std::string_view effort;
     if (!r_.plain(v, effort, R"("reasoning_effort")")) return false;
     q_.reasoning.effort = effort;
@@ -179,19 +179,19 @@ class request_decoder {
     return true;
   }
 
-  bool response_format(od::value v) {
+  bool response_format(od::value& v) {
     std::string_view type;
-    return r_.fields(v, R"("response_format")", [&](std::string_view k, od::value x) {
-      if (k == "type") return r_.plain(x, type, R"("response_format.type")");
-      if (k == "json_schema") {
+    return r_.fields(v, R"("response_format")", [&](std::string_view k, od::value& x) {
+      if (is(k, "type")) return r_.plain(x, type, R"("response_format.type")");
+      if (is(k, "json_schema")) {
         return r_.fields(x, R"("response_format.json_schema")",
-                         [&](std::string_view k2, od::value y) {
-                           if (k2 == "name") return r_.text(y, q_.format.name, R"("name")");
-                           if (k2 == "description")
+                         [&](std::string_view k2, od::value& y) {
+                           if (is(k2, "name")) return r_.text(y, q_.format.name, R"("name")");
+                           if (is(k2, "description"))
                              return r_.text(y, q_.format.description, R"("description")");
-                           if (k2 == "schema")
+                           if (is(k2, "schema"))
                              return r_.raw_object(y, q_.format.schema, R"("json_schema.schema")");
-                           if (k2 == "strict")
+                           if (is(k2, "strict"))
                              return r_.boolean(y, q_.format.strict, R"("strict")");
                            return true;
                          });
@@ -202,11 +202,11 @@ class request_decoder {
 
   bool set_format(std::string_view type) {
     if (type.empty()) return true;
-    if (type == "text") {
+    if (is(type, "text")) {
       q_.format.kind = response_format_kind::text;
-    } else if (type == "json_object") {
+    } else if (is(type, "json_object")) {
       q_.format.kind = response_format_kind::json_object;
-    } else if (type == "json_schema") {
+    } else if (is(type, "json_schema")) {
       q_.format.kind = response_format_kind::json_schema;
       if (q_.format.schema.empty())
         return r_.fail(R"("response_format.json_schema.schema" is required)");
@@ -216,7 +216,7 @@ class request_decoder {
     return true;
   }
 
-  bool tool_choice(od::value v) {
+  bool tool_choice(od::value& v) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     if (t == od::json_type::null) return true;
@@ -238,18 +238,20 @@ class request_decoder {
       return r_.type_error(R"("tool_choice")", "a string or an object");
     std::string_view type;
     text_value name;
-    if (!r_.fields(v, R"("tool_choice")", [&](std::string_view k, od::value x) {
-          if (k == "type") return r_.plain(x, type, R"("tool_choice.type")");
-          if (k == "function") {
-            return r_.fields(x, R"("tool_choice.function")", [&](std::string_view k2, od::value y) {
-              if (k2 == "name") return r_.text(y, name, R"("tool_choice.function.name")");
-              return true;
-            });
+    if (!r_.fields(v, R"("tool_choice")", [&](std::string_view k, od::value& x) {
+          if (is(k, "type")) return r_.plain(x, type, R"("tool_choice.type")");
+          if (is(k, "function")) {
+            return r_.fields(x, R"("tool_choice.function")",
+                             [&](std::string_view k2, od::value& y) {
+                               if (is(k2, "name"))
+                                 return r_.text(y, name, R"("tool_choice.function.name")");
+                               return true;
+                             });
           }
           return true;
         }))
       return false;
-    if (type != "function" || name.empty())
+    if (!is(type, "function") || name.empty())
       return r_.fail(
           R"(tool_choice must be "auto", "none", "required" or {"type":"function","function":{"name":...}})");
     q_.choice.mode = tool_choice_mode::named;
@@ -257,29 +259,30 @@ class request_decoder {
     return true;
   }
 
-  bool tools(od::value v) {
-    return r_.elements(v, R"("tools")", [&](std::size_t i, od::value x) {
+  bool tools(od::value& v) {
+    return r_.elements(v, R"("tools")", [&](std::size_t i, od::value& x) {
       std::string_view type;
       tool t;
       bool has_function = false;
-      if (!r_.fields(x, R"("tools" items)", [&](std::string_view k, od::value y) {
-            if (k == "type") return r_.plain(y, type, R"("tools[].type")");
-            if (k == "function") {
+      if (!r_.fields(x, R"("tools" items)", [&](std::string_view k, od::value& y) {
+            if (is(k, "type")) return r_.plain(y, type, R"("tools[].type")");
+            if (is(k, "function")) {
               has_function = true;
-              return r_.fields(y, R"("tools[].function")", [&](std::string_view k2, od::value z) {
-                if (k2 == "name") return r_.text(z, t.name, R"("tools[].function.name")");
-                if (k2 == "description")
+              return r_.fields(y, R"("tools[].function")", [&](std::string_view k2, od::value& z) {
+                if (is(k2, "name")) return r_.text(z, t.name, R"("tools[].function.name")");
+                if (is(k2, "description"))
                   return r_.text(z, t.description, R"("tools[].function.description")");
-                if (k2 == "parameters")
+                if (is(k2, "parameters"))
                   return r_.raw_object(z, t.parameters, R"("tools[].function.parameters")");
-                if (k2 == "strict") return r_.boolean(z, t.strict, R"("tools[].function.strict")");
+                if (is(k2, "strict"))
+                  return r_.boolean(z, t.strict, R"("tools[].function.strict")");
                 return true;
               });
             }
             return true;
           }))
         return false;
-      if (!type.empty() && type != "function")
+      if (!type.empty() && !is(type, "function"))
         return r_.fail("tool type \"" + std::string(type) +
                        "\" is not supported (only \"function\")");
       if (!has_function || t.name.empty())
@@ -289,34 +292,34 @@ class request_decoder {
     });
   }
 
-  bool content_part(od::value v, raw_content_part& c) {
-    return r_.fields(v, "a content part", [&](std::string_view k, od::value x) {
-      if (k == "type") return r_.plain(x, c.type, "a content part type");
-      if (k == "text") return r_.text(x, c.text, R"("text")");
-      if (k == "refusal") return r_.text(x, c.refusal, R"("refusal")");
-      if (k == "cache_control") return r_.raw_object(x, c.cache_control, R"("cache_control")");
-      if (k == "image_url") {
+  bool content_part(od::value& v, raw_content_part& c) {
+    return r_.fields(v, "a content part", [&](std::string_view k, od::value& x) {
+      if (is(k, "type")) return r_.plain(x, c.type, "a content part type");
+      if (is(k, "text")) return r_.text(x, c.text, R"("text")");
+      if (is(k, "refusal")) return r_.text(x, c.refusal, R"("refusal")");
+      if (is(k, "cache_control")) return r_.raw_object(x, c.cache_control, R"("cache_control")");
+      if (is(k, "image_url")) {
         od::json_type t{};
         if (!r_.type(x, t)) return false;
         if (t == od::json_type::string) return r_.text(x, c.url, R"("image_url")");
-        return r_.fields(x, R"("image_url")", [&](std::string_view k2, od::value y) {
-          if (k2 == "url") return r_.text(y, c.url, R"("image_url.url")");
-          if (k2 == "detail") return r_.text(y, c.detail, R"("image_url.detail")");
+        return r_.fields(x, t, R"("image_url")", [&](std::string_view k2, od::value& y) {
+          if (is(k2, "url")) return r_.text(y, c.url, R"("image_url.url")");
+          if (is(k2, "detail")) return r_.text(y, c.detail, R"("image_url.detail")");
           return true;
         });
       }
-      if (k == "input_audio") {
-        return r_.fields(x, R"("input_audio")", [&](std::string_view k2, od::value y) {
-          if (k2 == "data") return r_.text(y, c.audio_data, R"("input_audio.data")");
-          if (k2 == "format") return r_.plain(y, c.audio_format, R"("input_audio.format")");
+      if (is(k, "input_audio")) {
+        return r_.fields(x, R"("input_audio")", [&](std::string_view k2, od::value& y) {
+          if (is(k2, "data")) return r_.text(y, c.audio_data, R"("input_audio.data")");
+          if (is(k2, "format")) return r_.plain(y, c.audio_format, R"("input_audio.format")");
           return true;
         });
       }
-      if (k == "file") {
-        return r_.fields(x, R"("file")", [&](std::string_view k2, od::value y) {
-          if (k2 == "file_data") return r_.text(y, c.file_data, R"("file.file_data")");
-          if (k2 == "filename") return r_.text(y, c.filename, R"("file.filename")");
-          if (k2 == "file_id") return r_.text(y, c.file_id, R"("file.file_id")");
+      if (is(k, "file")) {
+        return r_.fields(x, R"("file")", [&](std::string_view k2, od::value& y) {
+          if (is(k2, "file_data")) return r_.text(y, c.file_data, R"("file.file_data")");
+          if (is(k2, "filename")) return r_.text(y, c.filename, R"("file.filename")");
+          if (is(k2, "file_id")) return r_.text(y, c.file_id, R"("file.file_id")");
           return true;
         });
       }
@@ -325,7 +328,7 @@ class request_decoder {
   }
 
   // Reads "content": a string, null or an array of parts.
-  bool content(od::value v, std::vector<part>& parts, bool& as_string) {
+  bool content(od::value& v, std::vector<part>& parts, bool& as_string) {
     od::json_type t{};
     if (!r_.type(v, t)) return false;
     if (t == od::json_type::null) return true;
@@ -336,29 +339,29 @@ class request_decoder {
     }
     if (t != od::json_type::array)
       return r_.type_error(R"(message "content")", "a string or an array of parts");
-    return r_.elements(v, R"("content")", [&](std::size_t, od::value x) {
+    return r_.elements(v, t, R"("content")", [&](std::size_t, od::value& x) {
       raw_content_part c;
       if (!content_part(x, c)) return false;
-      if (c.type == "text") {
+      if (is(c.type, "text")) {
         part& p = add_part(parts, part_kind::text);
         p.text = c.text;
         p.cache_control = c.cache_control;
-      } else if (c.type == "refusal") {
+      } else if (is(c.type, "refusal")) {
         add_part(parts, part_kind::text).text = c.refusal;
-      } else if (c.type == "image_url") {
+      } else if (is(c.type, "image_url")) {
         if (c.url.empty()) return r_.fail(R"(an image_url part needs "image_url.url")");
         part& p = add_part(parts, part_kind::media);
         set_media_url(r_.memory(), p, c.url);
         p.detail = c.detail;
         p.cache_control = c.cache_control;
-      } else if (c.type == "input_audio") {
+      } else if (is(c.type, "input_audio")) {
         const std::string_view media = audio_media_type(c.audio_format);
         if (media.empty() || c.audio_data.empty())
           return r_.fail(R"(an input_audio part needs "data" and a known "format")");
         part& p = add_part(parts, part_kind::media);
         p.media_type = plain_text(media);
         p.data = c.audio_data;
-      } else if (c.type == "file") {
+      } else if (is(c.type, "file")) {
         if (!c.file_id.empty() && c.file_data.empty())
           return r_.fail("file parts with a file_id cannot be converted; send file_data");
         part& p = add_part(parts, part_kind::media);
@@ -372,19 +375,20 @@ class request_decoder {
     });
   }
 
-  bool tool_calls(od::value v, std::vector<part>& calls) {
-    return r_.elements(v, R"("tool_calls")", [&](std::size_t, od::value x) {
+  bool tool_calls(od::value& v, std::vector<part>& calls) {
+    return r_.elements(v, R"("tool_calls")", [&](std::size_t, od::value& x) {
       part p;
       p.kind = part_kind::tool_call;
       std::string_view type;
-      if (!r_.fields(x, R"("tool_calls" items)", [&](std::string_view k, od::value y) {
-            if (k == "id") return r_.text(y, p.id, R"("tool_calls[].id")");
-            if (k == "type") return r_.plain(y, type, R"("tool_calls[].type")");
-            if (k == "function") {
+      if (!r_.fields(x, R"("tool_calls" items)", [&](std::string_view k, od::value& y) {
+            if (is(k, "id")) return r_.text(y, p.id, R"("tool_calls[].id")");
+            if (is(k, "type")) return r_.plain(y, type, R"("tool_calls[].type")");
+            if (is(k, "function")) {
               return r_.fields(
-                  y, R"("tool_calls[].function")", [&](std::string_view k2, od::value z) {
-                    if (k2 == "name") return r_.text(z, p.name, R"("tool_calls[].function.name")");
-                    if (k2 == "arguments") {
+                  y, R"("tool_calls[].function")", [&](std::string_view k2, od::value& z) {
+                    if (is(k2, "name"))
+                      return r_.text(z, p.name, R"("tool_calls[].function.name")");
+                    if (is(k2, "arguments")) {
                       od::json_type t{};
                       if (!r_.type(z, t)) return false;
                       if (t == od::json_type::object) {  // lenient: an object instead of a string
@@ -401,7 +405,7 @@ class request_decoder {
             return true;
           }))
         return false;
-      if (!type.empty() && type != "function")
+      if (!type.empty() && !is(type, "function"))
         return r_.fail("tool call type \"" + std::string(type) + "\" is not supported");
       if (p.id.empty() || p.name.empty())
         return r_.fail("every tool call needs an id and a function name");
@@ -410,10 +414,10 @@ class request_decoder {
     });
   }
 
-  bool messages(od::value v) {
+  bool messages(od::value& v) {
     saw_messages_ = true;
     bool last_tool = false;  // the previous message was a tool message
-    return r_.elements(v, R"("messages")", [&](std::size_t i, od::value x) {
+    return r_.elements(v, R"("messages")", [&](std::size_t i, od::value& x) {
       std::string_view role;
       std::vector<part> parts;
       bool as_string = false;
@@ -424,18 +428,18 @@ class request_decoder {
       od::json_type t{};
       if (!r_.type(x, t)) return false;
       if (t != od::json_type::object) return r_.type_error(R"("messages" items)", "objects");
-      if (!r_.fields(x, R"("messages" items)", [&](std::string_view k, od::value y) {
-            if (k == "role") return r_.plain(y, role, R"(message "role")");
-            if (k == "content") return content(y, parts, as_string);
-            if (k == "reasoning_content" || k == "reasoning") {
+      if (!r_.fields(x, t, R"("messages" items)", [&](std::string_view k, od::value& y) {
+            if (is(k, "role")) return r_.plain(y, role, R"(message "role")");
+            if (is(k, "content")) return content(y, parts, as_string);
+            if (is(k, "reasoning_content") || is(k, "reasoning")) {
               od::json_type rt{};
               if (!r_.type(y, rt)) return false;
               if (rt != od::json_type::string) return true;  // other shapes are not ours
               has_reasoning = true;
               return r_.text(y, reasoning, R"("reasoning_content")");
             }
-            if (k == "tool_calls") return tool_calls(y, calls);
-            if (k == "tool_call_id") return r_.text(y, tool_call_id, R"("tool_call_id")");
+            if (is(k, "tool_calls")) return tool_calls(y, calls);
+            if (is(k, "tool_call_id")) return r_.text(y, tool_call_id, R"("tool_call_id")");
             return true;
           }))
         return false;
@@ -577,7 +581,7 @@ class request_encoder {
     if (image) {
       w_.begin_object();
       w_.key("type");
-      w_.string("image_url");
+      w_.literal("image_url");
       w_.key("image_url");
       w_.begin_object();
       w_.key("url");
@@ -600,7 +604,7 @@ class request_encoder {
     if (const std::string_view format = audio_format(type); !format.empty()) {
       w_.begin_object();
       w_.key("type");
-      w_.string("input_audio");
+      w_.literal("input_audio");
       w_.key("input_audio");
       w_.begin_object();
       w_.key("data");
@@ -613,7 +617,7 @@ class request_encoder {
     }
     w_.begin_object();
     w_.key("type");
-    w_.string("file");
+    w_.literal("file");
     w_.key("file");
     w_.begin_object();
     w_.key("filename");
@@ -640,7 +644,7 @@ class request_encoder {
       if (p.kind == part_kind::text) {
         w_.begin_object();
         w_.key("type");
-        w_.string("text");
+        w_.literal("text");
         w_.key("text");
         w_.text(p.text);
         w_.end_object();
@@ -695,7 +699,7 @@ class request_encoder {
       }
       w_.begin_object();
       w_.key("role");
-      w_.string("tool");
+      w_.literal("tool");
       w_.key("tool_call_id");
       w_.text(p.id);
       w_.key("content");
@@ -716,7 +720,7 @@ class request_encoder {
         for (const part& c : p.content) {
           w_.begin_object();
           w_.key("type");
-          w_.string("text");
+          w_.literal("text");
           w_.key("text");
           w_.text(c.text);
           w_.end_object();
@@ -730,7 +734,7 @@ class request_encoder {
     if (!result_media.empty()) {
       w_.begin_object();
       w_.key("role");
-      w_.string("user");
+      w_.literal("user");
       w_.key("content");
       w_.begin_array();
       for (const part* c : result_media)
@@ -742,10 +746,10 @@ class request_encoder {
     if (rest.empty() && had_results) return true;
     w_.begin_object();
     w_.key("role");
-    w_.string("user");
+    w_.literal("user");
     w_.key("content");
     if (rest.empty()) {
-      w_.string("");
+      w_.literal("");
     } else if (!user_parts(m, rest)) {
       return false;
     }
@@ -769,20 +773,20 @@ class request_encoder {
     }
     w_.begin_object();
     w_.key("role");
-    w_.string("assistant");
+    w_.literal("assistant");
     w_.key("content");
     if (texts.empty()) {
       if (has_calls) {
         w_.null();
       } else {
-        w_.string("");
+        w_.literal("");
       }
     } else if (q_.source == wire_protocol::openai && !m.content_string) {
       w_.begin_array();
       for (const part& p : texts) {
         w_.begin_object();
         w_.key("type");
-        w_.string("text");
+        w_.literal("text");
         w_.key("text");
         w_.text(p.text);
         w_.end_object();
@@ -821,7 +825,7 @@ class request_encoder {
       }
       w_.begin_object();
       w_.key("type");
-      w_.string("function");
+      w_.literal("function");
       w_.key("function");
       w_.begin_object();
       w_.key("name");
@@ -848,22 +852,22 @@ class request_encoder {
         break;
       case tool_choice_mode::automatic:
         w_.key("tool_choice");
-        w_.string("auto");
+        w_.literal("auto");
         break;
       case tool_choice_mode::none:
         w_.key("tool_choice");
-        w_.string("none");
+        w_.literal("none");
         break;
       case tool_choice_mode::required:
         w_.key("tool_choice");
-        w_.string("required");
+        w_.literal("required");
         break;
       case tool_choice_mode::named:
         w_.key("tool_choice");
         if (c.names.size() == 1) {
           w_.begin_object();
           w_.key("type");
-          w_.string("function");
+          w_.literal("function");
           w_.key("function");
           w_.begin_object();
           w_.key("name");
@@ -871,7 +875,7 @@ class request_encoder {
           w_.end_object();
           w_.end_object();
         } else {
-          w_.string("required");
+          w_.literal("required");
         }
         break;
     }
@@ -963,12 +967,12 @@ class request_encoder {
         w_.key("response_format");
         w_.begin_object();
         w_.key("type");
-        w_.string("json_schema");
+        w_.literal("json_schema");
         w_.key("json_schema");
         w_.begin_object();
         w_.key("name");
         if (f.name.empty()) {
-          w_.string("response");
+          w_.literal("response");
         } else {
           w_.text(f.name);
         }
@@ -1001,23 +1005,23 @@ class request_encoder {
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-bool read_usage(reader& r, od::value v, usage& u) {
+bool read_usage(reader& r, od::value& v, usage& u) {
   std::optional<std::int64_t> prompt, completion, cached, reasoning, cache_hit;
-  if (!r.fields(v, R"("usage")", [&](std::string_view k, od::value x) {
-        if (k == "prompt_tokens") return r.integer(x, prompt, R"("prompt_tokens")");
-        if (k == "completion_tokens") return r.integer(x, completion, R"("completion_tokens")");
-        if (k == "prompt_cache_hit_tokens")  // DeepSeek
+  if (!r.fields(v, R"("usage")", [&](std::string_view k, od::value& x) {
+        if (is(k, "prompt_tokens")) return r.integer(x, prompt, R"("prompt_tokens")");
+        if (is(k, "completion_tokens")) return r.integer(x, completion, R"("completion_tokens")");
+        if (is(k, "prompt_cache_hit_tokens"))  // DeepSeek
           return r.integer(x, cache_hit, R"("prompt_cache_hit_tokens")");
-        if (k == "prompt_tokens_details") {
-          return r.fields(x, R"("prompt_tokens_details")", [&](std::string_view k2, od::value y) {
-            if (k2 == "cached_tokens") return r.integer(y, cached, R"("cached_tokens")");
+        if (is(k, "prompt_tokens_details")) {
+          return r.fields(x, R"("prompt_tokens_details")", [&](std::string_view k2, od::value& y) {
+            if (is(k2, "cached_tokens")) return r.integer(y, cached, R"("cached_tokens")");
             return true;
           });
         }
-        if (k == "completion_tokens_details") {
+        if (is(k, "completion_tokens_details")) {
           return r.fields(x, R"("completion_tokens_details")",
-                          [&](std::string_view k2, od::value y) {
-                            if (k2 == "reasoning_tokens")
+                          [&](std::string_view k2, od::value& y) {
+                            if (is(k2, "reasoning_tokens"))
                               return r.integer(y, reasoning, R"("reasoning_tokens")");
                             return true;
                           });
@@ -1038,13 +1042,13 @@ class response_decoder {
  public:
   response_decoder(reader& r, canonical_response& s) : r_(r), s_(s) {}
 
-  bool field(std::string_view key, od::value v) {
-    if (key == "id") return r_.text(v, s_.id, R"("id")");
-    if (key == "model") return r_.text(v, s_.model, R"("model")");
-    if (key == "created") return r_.integer(v, s_.created, R"("created")");
-    if (key == "usage") return read_usage(r_, v, s_.tokens);
-    if (key == "choices") {
-      return r_.elements(v, R"("choices")", [&](std::size_t i, od::value x) {
+  bool field(std::string_view key, od::value& v) {
+    if (is(key, "id")) return r_.text(v, s_.id, R"("id")");
+    if (is(key, "model")) return r_.text(v, s_.model, R"("model")");
+    if (is(key, "created")) return r_.integer(v, s_.created, R"("created")");
+    if (is(key, "usage")) return read_usage(r_, v, s_.tokens);
+    if (is(key, "choices")) {
+      return r_.elements(v, R"("choices")", [&](std::size_t i, od::value& x) {
         if (i > 0) return true;  // one answer: the first choice
         saw_choice_ = true;
         return choice(x);
@@ -1065,21 +1069,21 @@ class response_decoder {
   }
 
  private:
-  bool choice(od::value v) {
-    return r_.fields(v, R"("choices" items)", [&](std::string_view k, od::value x) {
-      if (k == "finish_reason") return r_.plain(x, finish_reason_, R"("finish_reason")");
-      if (k == "message") return message(x);
+  bool choice(od::value& v) {
+    return r_.fields(v, R"("choices" items)", [&](std::string_view k, od::value& x) {
+      if (is(k, "finish_reason")) return r_.plain(x, finish_reason_, R"("finish_reason")");
+      if (is(k, "message")) return message(x);
       return true;
     });
   }
 
-  bool message(od::value v) {
+  bool message(od::value& v) {
     text_value reasoning;
     std::vector<part> texts;
     std::vector<part> calls;
     text_value refusal;
-    if (!r_.fields(v, R"("message")", [&](std::string_view k, od::value x) {
-          if (k == "content") {
+    if (!r_.fields(v, R"("message")", [&](std::string_view k, od::value& x) {
+          if (is(k, "content")) {
             od::json_type t{};
             if (!r_.type(x, t)) return false;
             if (t == od::json_type::string) {
@@ -1088,9 +1092,9 @@ class response_decoder {
               if (!s.empty()) add_part(texts, part_kind::text).text = s;
               return true;
             }
-            return r_.elements(x, R"("content")", [&](std::size_t, od::value y) {
-              return r_.fields(y, "a content part", [&](std::string_view k2, od::value z) {
-                if (k2 != "text") return true;
+            return r_.elements(x, R"("content")", [&](std::size_t, od::value& y) {
+              return r_.fields(y, "a content part", [&](std::string_view k2, od::value& z) {
+                if (!is(k2, "text")) return true;
                 text_value s;
                 if (!r_.text(z, s, R"("text")")) return false;
                 if (!s.empty()) add_part(texts, part_kind::text).text = s;
@@ -1098,23 +1102,23 @@ class response_decoder {
               });
             });
           }
-          if (k == "reasoning_content" || k == "reasoning") {
+          if (is(k, "reasoning_content") || is(k, "reasoning")) {
             od::json_type t{};
             if (!r_.type(x, t)) return false;
             if (t != od::json_type::string) return true;
             return r_.text(x, reasoning, R"("reasoning_content")");
           }
-          if (k == "refusal") return r_.text(x, refusal, R"("refusal")");
-          if (k == "tool_calls") {
-            return r_.elements(x, R"("tool_calls")", [&](std::size_t, od::value y) {
+          if (is(k, "refusal")) return r_.text(x, refusal, R"("refusal")");
+          if (is(k, "tool_calls")) {
+            return r_.elements(x, R"("tool_calls")", [&](std::size_t, od::value& y) {
               part p;
               p.kind = part_kind::tool_call;
-              if (!r_.fields(y, R"("tool_calls" items)", [&](std::string_view k2, od::value z) {
-                    if (k2 == "id") return r_.text(z, p.id, R"("tool_calls[].id")");
-                    if (k2 != "function") return true;
-                    return r_.fields(z, R"("function")", [&](std::string_view k3, od::value a) {
-                      if (k3 == "name") return r_.text(a, p.name, R"("function.name")");
-                      if (k3 == "arguments") return r_.text(a, p.arguments, R"("arguments")");
+              if (!r_.fields(y, R"("tool_calls" items)", [&](std::string_view k2, od::value& z) {
+                    if (is(k2, "id")) return r_.text(z, p.id, R"("tool_calls[].id")");
+                    if (!is(k2, "function")) return true;
+                    return r_.fields(z, R"("function")", [&](std::string_view k3, od::value& a) {
+                      if (is(k3, "name")) return r_.text(a, p.name, R"("function.name")");
+                      if (is(k3, "arguments")) return r_.text(a, p.arguments, R"("arguments")");
                       return true;
                     });
                   }))
@@ -1160,7 +1164,7 @@ std::string decode_response(std::string_view body, canonical_response& out) {
   od::object root;
   if (!r.open(body, root)) return error;
   response_decoder d(r, out);
-  if (r.object_fields(root, [&](std::string_view k, od::value v) { return d.field(k, v); }) &&
+  if (r.object_fields(root, [&](std::string_view k, od::value& v) { return d.field(k, v); }) &&
       r.close())
     d.finish();
   return error;
@@ -1176,7 +1180,7 @@ std::string encode_response(const canonical_response& in, std::string& out) {
     w.text(in.id);
   }
   w.key("object");
-  w.string("chat.completion");
+  w.literal("chat.completion");
   w.key("created");
   w.integer(in.created.value_or(unix_now()));
   w.key("model");
@@ -1189,7 +1193,7 @@ std::string encode_response(const canonical_response& in, std::string& out) {
   w.key("message");
   w.begin_object();
   w.key("role");
-  w.string("assistant");
+  w.literal("assistant");
   bool has_text = false;
   bool has_calls = false;
   bool has_reasoning = false;
@@ -1237,14 +1241,14 @@ std::string decode_models(std::string_view body, canonical_model_list& out) {
   od::object root;
   if (!r.open(body, root)) return error;
   r.object_fields(root,
-                  [&](std::string_view k, od::value v) {
-                    if (k != "data") return true;
-                    return r.elements(v, R"("data")", [&](std::size_t, od::value x) {
+                  [&](std::string_view k, od::value& v) {
+                    if (!is(k, "data")) return true;
+                    return r.elements(v, R"("data")", [&](std::size_t, od::value& x) {
                       model_info m;
-                      if (!r.fields(x, R"("data" items)", [&](std::string_view k2, od::value y) {
-                            if (k2 == "id") return r.text(y, m.id, R"("id")");
-                            if (k2 == "created") return r.integer(y, m.created, R"("created")");
-                            if (k2 == "owned_by") return r.text(y, m.owned_by, R"("owned_by")");
+                      if (!r.fields(x, R"("data" items)", [&](std::string_view k2, od::value& y) {
+                            if (is(k2, "id")) return r.text(y, m.id, R"("id")");
+                            if (is(k2, "created")) return r.integer(y, m.created, R"("created")");
+                            if (is(k2, "owned_by")) return r.text(y, m.owned_by, R"("owned_by")");
                             return true;
                           }))
                         return false;
@@ -1260,7 +1264,7 @@ void encode_models(const canonical_model_list& in, std::string& out) {
   json_writer w(out);
   w.begin_object();
   w.key("object");
-  w.string("list");
+  w.literal("list");
   w.key("data");
   w.begin_array();
   for (const model_info& m : in.models) {
@@ -1268,7 +1272,7 @@ void encode_models(const canonical_model_list& in, std::string& out) {
     w.key("id");
     w.text(m.id);
     w.key("object");
-    w.string("model");
+    w.literal("model");
     w.key("created");
     w.integer(m.created.value_or(0));
     w.key("owned_by");

@@ -408,6 +408,10 @@ __attribute__((target("avx2"))) bool index_padded_avx2(const char* p, const char
       bs &= inside;
       qt &= inside;
     }
+    if (!(bs | carry)) {  // no escape in the block (40% of a coding agent's): nothing to check
+      *quotes = qt;
+      continue;
+    }
     const std::uint64_t escaped = escaped_positions(bs, carry);
     bad |= escaped & ~inside;  // a backslash ends the body
     bad |= escaped & (mask32(invalid_escapes(v0, lo_table, hi_table)) |
@@ -420,21 +424,6 @@ __attribute__((target("avx2"))) bool index_padded_avx2(const char* p, const char
   return bad == 0 && carry == 0;
 }
 #endif
-
-// The closing quote of a string whose content starts at p, from the quote index of its body:
-// nullptr when the string does not close before `end`.
-inline const char* closing_quote(const quote_index& qi, const char* p, const char* end) {
-  const auto from = static_cast<std::size_t>(p - qi.base);
-  const auto stop = static_cast<std::size_t>(end - qi.base);
-  std::size_t word = from / 64;
-  std::uint64_t bits = qi.bits[word] & (~std::uint64_t{0} << (from % 64));
-  while (!bits) {
-    if (++word * 64 >= stop) return nullptr;
-    bits = qi.bits[word];
-  }
-  const std::size_t at = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
-  return at < stop ? qi.base + at : nullptr;
-}
 
 inline bool is_digit(char c) {
   return c >= '0' && c <= '9';
@@ -459,12 +448,6 @@ bool index_body(std::string_view padded_body, std::vector<std::uint64_t>& quotes
 #endif
 }
 
-std::string_view trim_ws(std::string_view s) noexcept {
-  while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
-  while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
-  return s;
-}
-
 bool valid_string_content(std::string_view s, bool padded) noexcept {
   return scan_string(s.data(), s.data() + s.size(), false, padded) != nullptr;
 }
@@ -474,8 +457,9 @@ bool valid_json(std::string_view s, bool padded, const quote_index* quotes) noex
   const char* const end = p + s.size();
   constexpr std::size_t max_depth = 1024;
   std::string stack;  // closing brackets of the open containers
+  // Most bytes between tokens are no whitespace: one comparison rejects them.
   const auto skip_ws = [&] {
-    while (p < end && is_ws(*p)) ++p;
+    while (p < end && static_cast<unsigned char>(*p) <= ' ' && is_ws(*p)) ++p;
   };
   const auto key = [&] {
     if (p >= end || *p != '"') return false;
@@ -595,160 +579,187 @@ bool valid_json(std::string_view s, bool padded, const quote_index* quotes) noex
 }
 
 void unescape_append(std::string_view s, std::string& out) {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  while (i < n) {
-    const std::size_t bs = s.find('\\', i);
-    if (bs == std::string_view::npos) {
-      out.append(s.data() + i, n - i);
-      return;
+  // Unescaped text is never longer than its escaped form: `out` grows by s.size() once (within
+  // its capacity when decode_memory::plain reserved it) and is written through a pointer, runs
+  // without a backslash 16 bytes per store, instead of a search and an append per escape
+  // (OpenAI tool arguments escape every quote).
+  const std::size_t at = out.size();
+  out.resize(at + s.size());
+  char* o = out.data() + at;
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  const auto put = [&](unsigned c) { *o++ = static_cast<char>(c); };
+  while (p < end) {
+#if defined(__SSE2__)
+    // Stores stay within the s.size() bytes: the output never runs ahead of the input read.
+    const __m128i backslash = _mm_set1_epi8('\\');
+    bool found = false;
+    while (end - p >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      const auto bits = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
+      if (bits) {
+        const unsigned n = static_cast<unsigned>(__builtin_ctz(bits));
+        p += n;
+        o += n;
+        found = true;
+        break;
+      }
+      p += 16;
+      o += 16;
     }
-    out.append(s.data() + i, bs - i);
-    i = bs;
-    if (i + 1 >= n) return;
-    const char e = s[i + 1];
-    i += 2;
+    if (!found)
+#endif
+      while (p < end && *p != '\\') *o++ = *p++;
+    if (p >= end) break;
+    if (end - p < 2) break;  // a lone backslash at the end: dropped
+    const char e = p[1];
+    p += 2;
     switch (e) {
       case 'b':
-        out += '\b';
+        put('\b');
         break;
       case 'f':
-        out += '\f';
+        put('\f');
         break;
       case 'n':
-        out += '\n';
+        put('\n');
         break;
       case 'r':
-        out += '\r';
+        put('\r');
         break;
       case 't':
-        out += '\t';
+        put('\t');
         break;
       case 'u': {
         unsigned cp = 0;
-        if (i + 4 > n || !hex4(s.data() + i, cp)) return;
-        i += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 <= n && s[i] == '\\' && s[i + 1] == 'u') {
+        if (end - p < 4 || !hex4(p, cp)) {
+          p = end;  // a broken \u escape ends the text
+          break;
+        }
+        p += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
           unsigned lo = 0;
-          if (hex4(s.data() + i + 2, lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
+          if (hex4(p + 2, lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            i += 6;
+            p += 6;
           }
         }
         if (cp < 0x80) {
-          out += static_cast<char>(cp);
+          put(cp);
         } else if (cp < 0x800) {
-          out += static_cast<char>(0xC0 | (cp >> 6));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
+          put(0xC0 | (cp >> 6));
+          put(0x80 | (cp & 0x3F));
         } else if (cp < 0x10000) {
-          out += static_cast<char>(0xE0 | (cp >> 12));
-          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
+          put(0xE0 | (cp >> 12));
+          put(0x80 | ((cp >> 6) & 0x3F));
+          put(0x80 | (cp & 0x3F));
         } else {
-          out += static_cast<char>(0xF0 | (cp >> 18));
-          out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
+          put(0xF0 | (cp >> 18));
+          put(0x80 | ((cp >> 12) & 0x3F));
+          put(0x80 | ((cp >> 6) & 0x3F));
+          put(0x80 | (cp & 0x3F));
         }
         break;
       }
       default:  // '"', '\\', '/'
-        out += e;
+        put(static_cast<unsigned char>(e));
         break;
     }
   }
+  out.resize(static_cast<std::size_t>(o - out.data()));
 }
 
 namespace {
-
-// True when some byte of s is not ASCII (16 bytes per step with SSE2).
-bool has_non_ascii(std::string_view s) {
-  std::size_t i = 0;
-#if defined(__SSE2__)
-  __m128i acc = _mm_setzero_si128();
-  for (; s.size() - i >= 16; i += 16)
-    acc = _mm_or_si128(acc, _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i)));
-  if (_mm_movemask_epi8(acc) != 0) return true;
-#endif
-  for (; i < s.size(); ++i)
-    if (static_cast<unsigned char>(s[i]) >= 0x80) return true;
-  return false;
-}
-
-// Appends the bytes of an escape sequence [q, e) (valid, from skip_escape) escaped as string
-// content: its backslashes and quotes get a backslash.
-void append_escaped_escape(std::string& out, const char* q, const char* e) {
-  for (; q < e; ++q) {
-    if (*q == '\\' || *q == '"') out += '\\';
-    out += *q;
-  }
-}
 
 // The fast path of piece_json: append_minified and append_json_string_content in one pass
 // (no intermediate copy), for JSON text whose strings are valid and whose bytes are valid UTF-8
 // with no control character outside whitespace between tokens, which is what the codecs pass
 // (raw subtrees that reader::raw validated). On any other input it leaves `out` as it was and
 // returns false: the caller then runs the two steps, so the output is the same for every input.
+// The output never takes more than two bytes per input byte: `out` grows by that once and is
+// written through a pointer (16 bytes per store), not by one append per run between quotes.
 bool append_minified_escaped(std::string& out, std::string_view json) {
-  if (has_non_ascii(json) && !simdjson::validate_utf8(json.data(), json.size())) return false;
   const std::size_t start = out.size();
-  const auto give_up = [&] {
-    out.resize(start);
-    return false;
-  };
+  out.resize(start + 2 * json.size());
+  char* o = out.data() + start;
   const char* p = json.data();
   const char* const end = p + json.size();
   bool inside = false;  // in a string literal
-  while (p < end) {
-    // The run of bytes copied as they are: up to a quote, a backslash, a control character,
-    // or (between tokens) a space.
-    const char* r = p;
+  bool ascii = true;    // no byte from 0x80 seen by the byte loop
+#if defined(__SSE2__)
+  __m128i high = _mm_setzero_si128();  // the bytes of the 16-byte loads, or-ed
+#endif
+  for (;;) {
+    // Bytes copied as they are, up to a quote, a backslash, a control character, or (between
+    // tokens) a space. Stores of 16 bytes stay within the 2 * size bytes: the output is never
+    // more than twice the input read, and 16 more input bytes remain.
 #if defined(__SSE2__)
     const __m128i quote = _mm_set1_epi8('"');
     const __m128i backslash = _mm_set1_epi8('\\');
     const __m128i limit = _mm_set1_epi8(inside ? 0x20 : 0x21);  // below: special (signed)
     const __m128i zero = _mm_setzero_si128();
-    while (end - r >= 16) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
+    while (end - p >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
       // Bytes from 0x80 are negative: "less than limit" but not "less than 0" are ASCII controls.
       const __m128i low = _mm_andnot_si128(_mm_cmplt_epi8(v, zero), _mm_cmplt_epi8(v, limit));
       const __m128i hits =
           _mm_or_si128(low, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
       const auto bits = static_cast<unsigned>(_mm_movemask_epi8(hits));
+      high = _mm_or_si128(high, v);  // bytes read past the special one: harmless, see below
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
       if (bits) {
-        r += __builtin_ctz(bits);
+        const unsigned n = static_cast<unsigned>(__builtin_ctz(bits));
+        p += n;
+        o += n;
         break;
       }
-      r += 16;
+      p += 16;
+      o += 16;
     }
 #endif
     const unsigned char lim = inside ? 0x20 : 0x21;
-    while (r < end) {
-      const auto c = static_cast<unsigned char>(*r);
+    while (p < end) {
+      const auto c = static_cast<unsigned char>(*p);
       if (c == '"' || c == '\\' || c < lim) break;
-      ++r;
+      ascii &= c < 0x80;
+      *o++ = *p++;
     }
-    out.append(p, static_cast<std::size_t>(r - p));
-    p = r;
     if (p >= end) break;
     const char c = *p;
     if (c == '"') {
-      out += "\\\"";
+      *o++ = '\\';
+      *o++ = '"';
       inside = !inside;
       ++p;
     } else if (c == '\\') {
-      if (!inside) return give_up();
-      const char* e = skip_escape(p, end);
-      if (!e) return give_up();
-      append_escaped_escape(out, p, e);
-      p = e;
+      const char* e = inside ? skip_escape(p, end) : nullptr;
+      if (!e) {
+        out.resize(start);
+        return false;
+      }
+      // Its backslashes and quotes get a backslash.
+      for (; p < e; ++p) {
+        if (*p == '\\' || *p == '"') *o++ = '\\';
+        *o++ = *p;
+      }
     } else if (!inside && is_ws(c)) {
       ++p;
-    } else {
-      return give_up();  // a control character: let the two steps decide
+    } else {  // a control character: let the two steps decide
+      out.resize(start);
+      return false;
     }
   }
-  if (inside) return give_up();
+  // Non-ASCII bytes (seen in the 16-byte loads, which may reach past the end of a run but never
+  // past the input, or in the byte loop) call for the UTF-8 check of the whole input.
+#if defined(__SSE2__)
+  ascii &= _mm_movemask_epi8(high) == 0;
+#endif
+  if (inside || (!ascii && !simdjson::validate_utf8(json.data(), json.size()))) {
+    out.resize(start);
+    return false;
+  }
+  out.resize(static_cast<std::size_t>(o - out.data()));
   return true;
 }
 
@@ -877,6 +888,7 @@ bool reader::open(std::string_view body, od::object& root, std::size_t allocated
   // finds a bad escape, every string is checked on its own as before (the same errors).
   escapes_checked_ = index_body(std::string_view(st.base, body.size()), s.quotes);
   quote_index_ = {st.base, s.quotes.data()};
+  body_end_ = st.base + body.size();
   od::document& doc = s.doc;
   od::json_type t{};
   if (const error_code e = doc.type().get(t)) return fail(e);
@@ -905,7 +917,7 @@ bool reader::type(od::value& v, od::json_type& t) {
   return true;
 }
 
-bool reader::text(od::value v, text_value& out, std::string_view what) {
+bool reader::text(od::value& v, text_value& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
@@ -916,20 +928,40 @@ bool reader::text(od::value v, text_value& out, std::string_view what) {
   const std::string_view content = tok.substr(1, tok.size() - 2);
   if (!escapes_checked_ && !valid_string_content(content, true))
     return fail(simdjson::STRING_ERROR);
-  out = {content, true};
+  // Member by member: a braced temporary is built on the stack in two stores and copied with
+  // one 16-byte load, which waits for both (a store-forwarding stall on every text value).
+  out.data = content;
+  out.escaped = true;
   return true;
 }
 
-bool reader::plain(od::value v, std::string_view& out, std::string_view what) {
+bool reader::unescaped_key(od::field& field, std::string_view& key) {
+  if (const error_code e = field.unescaped_key().get(key)) return fail(e);
+  return true;
+}
+
+bool reader::plain(od::value& v, std::string_view& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
   if (t != od::json_type::string) return type_error(what, "a string");
+  if (escapes_checked_) {
+    // As for keys: a string without a backslash is its own plain form (no copy into simdjson's
+    // string buffer); the value is consumed by taking its token.
+    const std::string_view tok = trim_ws(v.raw_json_token());
+    if (tok.size() >= 2 && tok.front() == '"' && tok.back() == '"') {
+      const std::string_view content = tok.substr(1, tok.size() - 2);
+      if (no_backslash_padded(content.data(), content.data() + content.size())) {
+        out = content;
+        return true;
+      }
+    }
+  }
   if (const error_code e = v.get_string().get(out)) return fail(e);
   return true;
 }
 
-bool reader::integer(od::value v, std::optional<std::int64_t>& out, std::string_view what) {
+bool reader::integer(od::value& v, std::optional<std::int64_t>& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
@@ -944,7 +976,7 @@ bool reader::integer(od::value v, std::optional<std::int64_t>& out, std::string_
   return true;
 }
 
-bool reader::number(od::value v, std::optional<double>& out, std::string_view what) {
+bool reader::number(od::value& v, std::optional<double>& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
@@ -955,7 +987,7 @@ bool reader::number(od::value v, std::optional<double>& out, std::string_view wh
   return true;
 }
 
-bool reader::boolean(od::value v, std::optional<bool>& out, std::string_view what) {
+bool reader::boolean(od::value& v, std::optional<bool>& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
@@ -966,9 +998,13 @@ bool reader::boolean(od::value v, std::optional<bool>& out, std::string_view wha
   return true;
 }
 
-bool reader::raw(od::value v, std::string_view& out, std::string_view what) {
+bool reader::raw(od::value& v, std::string_view& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
+  return raw(v, t, out, what);
+}
+
+bool reader::raw(od::value& v, od::json_type t, std::string_view& out, std::string_view what) {
   std::string_view span;
   if (t == od::json_type::object) {
     od::object obj;
@@ -1017,12 +1053,12 @@ bool reader::span_since(const char* start, std::string_view& out, std::string_vi
   return true;
 }
 
-bool reader::raw_object(od::value v, std::string_view& out, std::string_view what) {
+bool reader::raw_object(od::value& v, std::string_view& out, std::string_view what) {
   od::json_type t{};
   if (!type(v, t)) return false;
   if (t == od::json_type::null) return true;
   if (t != od::json_type::object) return type_error(what, "an object");
-  return raw(v, out, what);
+  return raw(v, t, out, what);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1130,7 +1166,7 @@ bool arguments_object(decode_memory& m, const text_value& args, std::string_view
 
 void write_arguments_string(json_writer& w, const text_value& args) {
   if (args.empty()) {
-    w.string("{}");
+    w.literal("{}");
     return;
   }
   if (args.escaped) {  // already the content of a string literal (OpenAI): kept as it is

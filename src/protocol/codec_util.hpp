@@ -3,6 +3,10 @@
 // validated views, a JSON validator for raw subtrees, a small JSON writer.
 #include <simdjson.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <cstdint>
 #include <cstring>
 #include <forward_list>
@@ -69,12 +73,57 @@ struct quote_index {
   const std::uint64_t* bits = nullptr;  ///< bit i of word w: body[64 * w + i] is such a quote
 };
 
+/// `s` == `lit`, compared inline: a key chain of `==` against literals calls
+/// string_view::compare and memcmp out of line for every key of equal length.
+template <std::size_t N>
+inline bool is(std::string_view s, const char (&lit)[N]) noexcept {
+  return s.size() == N - 1 && std::memcmp(s.data(), lit, N - 1) == 0;
+}
+
+// The closing quote of a string whose content starts at p, from the quote index of its body:
+// nullptr when the string does not close before `end`.
+inline const char* closing_quote(const quote_index& qi, const char* p, const char* end) {
+  const auto from = static_cast<std::size_t>(p - qi.base);
+  const auto stop = static_cast<std::size_t>(end - qi.base);
+  std::size_t word = from / 64;
+  std::uint64_t bits = qi.bits[word] & (~std::uint64_t{0} << (from % 64));
+  while (!bits) {
+    if (++word * 64 >= stop) return nullptr;
+    bits = qi.bits[word];
+  }
+  const std::size_t at = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+  return at < stop ? qi.base + at : nullptr;
+}
+
+/// True when [p, q) holds no backslash. Reads up to 15 bytes past q: p and q lie in a padded
+/// body (keys and short strings take one 16-byte compare instead of a loop per character).
+inline bool no_backslash_padded(const char* p, const char* q) noexcept {
+#if defined(__SSE2__)
+  const __m128i backslash = _mm_set1_epi8('\\');
+  for (; p < q; p += 16) {
+    auto bits = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), backslash)));
+    if (q - p < 16) bits &= (1u << (q - p)) - 1;
+    if (bits) return false;
+  }
+  return true;
+#else
+  for (; p < q; ++p)
+    if (*p == '\\') return false;
+  return true;
+#endif
+}
+
 /// True for JSON whitespace.
 inline bool is_ws(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 /// `s` without leading and trailing JSON whitespace.
-std::string_view trim_ws(std::string_view s) noexcept;
+inline std::string_view trim_ws(std::string_view s) noexcept {
+  while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
+  return s;
+}
 
 /// Validates a complete JSON text (one value, surrounding whitespace allowed): RFC 8259 grammar,
 /// string escapes (surrogates paired), no control characters in strings. UTF-8 is not checked
@@ -121,66 +170,108 @@ class reader {
   /// Records "<what> must be <expected>" and returns false.
   bool type_error(std::string_view what, std::string_view expected);
 
+  // Values are taken by reference, from where simdjson's iterator made them: a copy (24 bytes,
+  // moved as one 16-byte load and one 8-byte load) right after simdjson wrote the value in
+  // separate stores cannot be forwarded from those stores and waits for them, on every value.
+
   /// The JSON type of `v`; false on error.
   bool type(od::value& v, od::json_type& t);
   /// A string value as escaped text (null: left unset). False on error.
-  bool text(od::value v, text_value& out, std::string_view what);
+  bool text(od::value& v, text_value& out, std::string_view what);
   /// A string value as plain characters (null: left unset). False on error.
-  bool plain(od::value v, std::string_view& out, std::string_view what);
+  bool plain(od::value& v, std::string_view& out, std::string_view what);
   /// An integer (null: left unset). False on error.
-  bool integer(od::value v, std::optional<std::int64_t>& out, std::string_view what);
+  bool integer(od::value& v, std::optional<std::int64_t>& out, std::string_view what);
   /// A number (null: left unset). False on error.
-  bool number(od::value v, std::optional<double>& out, std::string_view what);
+  bool number(od::value& v, std::optional<double>& out, std::string_view what);
   /// A boolean (null: left unset). False on error.
-  bool boolean(od::value v, std::optional<bool>& out, std::string_view what);
+  bool boolean(od::value& v, std::optional<bool>& out, std::string_view what);
   /// Any value as validated raw JSON (null: left empty). False on error.
-  bool raw(od::value v, std::string_view& out, std::string_view what);
+  bool raw(od::value& v, std::string_view& out, std::string_view what);
+  /// The same for a value whose type `t` was read already.
+  bool raw(od::value& v, od::json_type t, std::string_view& out, std::string_view what);
   /// An object as validated raw JSON (null: left empty). False on error.
-  bool raw_object(od::value v, std::string_view& out, std::string_view what);
+  bool raw_object(od::value& v, std::string_view& out, std::string_view what);
   /// The validated raw JSON from `start` (where a value began, from raw_json_token) to the
   /// current position, after the value was read field by field.
   bool span_since(const char* start, std::string_view& out, std::string_view what);
 
   /// Calls f(key, value) for each field of an object (null: nothing). f returns false to stop.
   template <class F>
-  bool fields(od::value v, std::string_view what, F&& f) {
+  bool fields(od::value& v, std::string_view what, F&& f) {
     od::json_type t{};
     if (!type(v, t)) return false;
+    return fields(v, t, what, f);
+  }
+  /// The same for a value whose type `t` was read already (type() again costs an indirect jump
+  /// that mispredicts).
+  template <class F>
+  bool fields(od::value& v, od::json_type t, std::string_view what, F&& f) {
     if (t == od::json_type::null) return true;
     if (t != od::json_type::object) return type_error(what, "an object");
-    od::object obj;
-    if (const error_code e = v.get_object().get(obj)) return fail(e);
+    auto opened = v.get_object();
+    if (const error_code e = opened.error()) return fail(e);
+    od::object&& obj = std::move(opened).value_unsafe();  // in place (see object_fields)
     return object_fields(obj, f);
   }
   /// Calls f(key, value) for each field of an opened object.
   template <class F>
   bool object_fields(od::object& obj, F&& f) {
     for (auto field_result : obj) {
-      od::field field;
-      if (const error_code e = std::move(field_result).get(field)) return fail(e);
+      // The field is used where the iterator made it: copying it out (get) reads back as one
+      // 16-byte load what was just written in pieces, a store-forwarding stall per field.
+      if (const error_code e = field_result.error()) return fail(e);
+      od::field&& field = std::move(field_result).value_unsafe();
       std::string_view key;
-      if (const error_code e = field.unescaped_key().get(key)) return fail(e);
+      if (!field_key(field, key)) return false;
       if (!f(key, field.value())) return false;
     }
     return true;
   }
   /// Calls f(index, value) for each element of an array (null: nothing).
   template <class F>
-  bool elements(od::value v, std::string_view what, F&& f) {
+  bool elements(od::value& v, std::string_view what, F&& f) {
     od::json_type t{};
     if (!type(v, t)) return false;
+    return elements(v, t, what, f);
+  }
+  /// The same for a value whose type `t` was read already.
+  template <class F>
+  bool elements(od::value& v, od::json_type t, std::string_view what, F&& f) {
     if (t == od::json_type::null) return true;
     if (t != od::json_type::array) return type_error(what, "an array");
-    od::array arr;
-    if (const error_code e = v.get_array().get(arr)) return fail(e);
+    auto opened = v.get_array();
+    if (const error_code e = opened.error()) return fail(e);
+    od::array&& arr = std::move(opened).value_unsafe();  // in place (see object_fields)
     std::size_t i = 0;
     for (auto element : arr) {
-      od::value item;
-      if (const error_code e = std::move(element).get(item)) return fail(e);
+      // Used where the iterator made it (see object_fields).
+      if (const error_code e = element.error()) return fail(e);
+      od::value&& item = std::move(element).value_unsafe();
       if (!f(i++, item)) return false;
     }
     return true;
   }
+
+  /// The plain characters of a field's key. Keys without a backslash (all of them, in practice)
+  /// are views of the body: simdjson's unescaped_key copies every key into its string buffer
+  /// through a virtual call, a good part of the decode's time.
+  bool field_key(od::field& field, std::string_view& key) {
+    if (escapes_checked_) {
+      // The key's content runs from after its opening quote to the next unescaped quote, and
+      // its escapes are valid (index_body): without a backslash it is its own plain form.
+      const char* const p = field.key().raw();
+      if (const char* const q = closing_quote(quote_index_, p, body_end_)) {
+        if (no_backslash_padded(p, q)) {
+          key = std::string_view(p, static_cast<std::size_t>(q - p));
+          return true;
+        }
+      }
+    }
+    return unescaped_key(field, key);
+  }
+  /// simdjson's unescaped_key (false with the error recorded).
+  bool unescaped_key(od::field& field, std::string_view& key);
 
   /// The memory views point into.
   decode_memory& memory() { return memory_; }
@@ -192,8 +283,9 @@ class reader {
   decode_memory& memory_;
   std::string_view what_;
   od::document* doc_ = nullptr;
-  bool escapes_checked_ = false;  ///< index_body held for the body: escapes are valid
-  quote_index quote_index_;       ///< the quotes of the body (when escapes_checked_)
+  bool escapes_checked_ = false;    ///< index_body held for the body: escapes are valid
+  quote_index quote_index_;         ///< the quotes of the body (when escapes_checked_)
+  const char* body_end_ = nullptr;  ///< the end of the body at quote_index_.base
 };
 
 /// Appends JSON to a string, placing commas itself.
@@ -204,8 +296,7 @@ class json_writer {
 
   /// `{`
   void begin_object() {
-    sep();
-    out_ += '{';
+    open_container('{');
     push_level();
   }
   /// `}`
@@ -215,8 +306,7 @@ class json_writer {
   }
   /// `[`
   void begin_array() {
-    sep();
-    out_ += '[';
+    open_container('[');
     push_level();
   }
   /// `]`
@@ -235,14 +325,35 @@ class json_writer {
   /// The same for a literal key: one append of `"k":`.
   template <std::size_t N>
   void key(const char (&k)[N]) {
-    sep();
-    char buf[N + 2];
-    buf[0] = '"';
-    std::memcpy(buf + 1, k, N - 1);
-    buf[N] = '"';
-    buf[N + 1] = ':';
-    out_.append(buf, N + 2);
+    // The separating comma goes into the same append.
+    char buf[N + 3];
+    buf[0] = ',';
+    buf[1] = '"';
+    std::memcpy(buf + 2, k, N - 1);
+    buf[N + 1] = '"';
+    buf[N + 2] = ':';
+    const bool comma = needs_comma();
+    out_.append(buf + !comma, N + 2 + comma);
     after_key_ = true;
+  }
+  /// A string literal of the codecs (no character to escape): one append of `"s"` with its
+  /// separator, not a scan for characters to escape.
+  template <std::size_t N>
+  void literal(const char (&s)[N]) {
+    char buf[N + 2];
+    buf[0] = ',';
+    buf[1] = '"';
+    std::memcpy(buf + 2, s, N - 1);
+    buf[N + 1] = '"';
+    const bool comma = needs_comma();
+    out_.append(buf + !comma, N + 1 + comma);
+  }
+  /// A string whose characters need no escaping (checked by the caller): `"s"` without the
+  /// scan of string().
+  void safe_string(std::string_view s) {
+    open_container('"');
+    out_ += s;
+    out_ += '"';
   }
   /// `"k":` for a key from input (plain characters).
   void key_plain(std::string_view k);
@@ -250,8 +361,7 @@ class json_writer {
   void string(std::string_view s);
   /// A text value.
   void text(const text_value& t) {
-    sep();
-    out_ += '"';
+    open_container('"');  // the separator and the opening quote in one append
     piece(t);
     out_ += '"';
   }
@@ -303,25 +413,36 @@ class json_writer {
     --depth_;
     if (depth_ >= 64) deep_.pop_back();
   }
-  void sep() {
+  // Whether the next value needs a comma before it (and records that the container has one).
+  bool needs_comma() {
     if (after_key_) {
       after_key_ = false;
-      return;
+      return false;
     }
-    if (depth_ == 0) return;
+    if (depth_ == 0) return false;
     const unsigned d = depth_ - 1;
     if (d < 64) {
       const std::uint64_t bit = std::uint64_t{1} << d;
       if (first_ & bit) {
         first_ &= ~bit;
-      } else {
-        out_ += ',';
+        return false;
       }
-    } else if (deep_.back()) {
-      deep_.back() = false;
-    } else {
-      out_ += ',';
+      return true;
     }
+    if (deep_.back()) {
+      deep_.back() = false;
+      return false;
+    }
+    return true;
+  }
+  void sep() {
+    if (needs_comma()) out_ += ',';
+  }
+  // `c` (an opening bracket) after the separator, in one append.
+  void open_container(char c) {
+    const char buf[2] = {',', c};
+    const bool comma = needs_comma();
+    out_.append(buf + !comma, 1 + comma);
   }
 
   std::string& out_;
@@ -405,7 +526,7 @@ std::string decode_request_with(std::string_view body, canonical_request& out, w
   od::object root;
   if (!r.open(body, root, allocated)) return error;
   Decoder d(r, out);
-  if (r.object_fields(root, [&](std::string_view k, od::value v) { return d.field(k, v); }) &&
+  if (r.object_fields(root, [&](std::string_view k, od::value& v) { return d.field(k, v); }) &&
       r.close())
     d.finish();
   return error;

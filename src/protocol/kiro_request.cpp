@@ -346,7 +346,7 @@ class body_writer {
     w_.key("modelId");
     w_.string(model_id_);
     w_.key("origin");
-    w_.string("AI_EDITOR");
+    w_.literal("AI_EDITOR");
     images(t);
     const bool has_tools = specs && !specs->empty();
     if (has_tools || !t.results.empty()) {
@@ -366,7 +366,7 @@ class body_writer {
     w_.begin_object();
     if (!t.has_text() && !t.uses.empty()) {
       w_.key("content");
-      w_.string("");
+      w_.literal("");
     } else {
       content(t, assistant_placeholder);
     }
@@ -431,9 +431,9 @@ class builder {
     w.key("conversationState");
     w.begin_object();
     w.key("chatTriggerType");
-    w.string("MANUAL");
+    w.literal("MANUAL");
     w.key("agentTaskType");
-    w.string("vibe");
+    w.literal("vibe");
     w.key("conversationId");
     w.string(r_.conversation_id);
     if (!history.empty()) {

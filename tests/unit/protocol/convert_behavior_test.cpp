@@ -87,6 +87,26 @@ TEST(convert_behavior, openai_client_parallel_tool_loop_on_a_claude_upstream_kee
   EXPECT_EQ(messages[2]["content"][1]["tool_use_id"], "toolu_L");
 }
 
+TEST(convert_behavior, tool_ids_reach_claude_with_only_the_characters_it_accepts) {
+  // Claude accepts [A-Za-z0-9_-] in tool ids: others become '_' (a byte each), on the call and
+  // on its result alike; an id made of accepted characters is kept as it is.
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"go"},{"role":"assistant","tool_calls":[)"
+      R"({"id":"call:1/\u00e9.x","type":"function","function":{"name":"f","arguments":"{}"}},)"
+      R"({"id":"Az09_-","type":"function","function":{"name":"g","arguments":"{}"}}]},)"
+      R"({"role":"tool","tool_call_id":"call:1/\u00e9.x","content":"a"},)"
+      R"({"role":"tool","tool_call_id":"Az09_-","content":"b"}]})";
+  const convert_result r = convert_request(openai, claude, body, {});
+  ASSERT_TRUE(r.ok()) << r.error;
+  const json out = json::parse(r.body);
+  const json& calls = out["messages"][1]["content"];
+  EXPECT_EQ(calls[0]["id"], "call_1____x") << r.body;
+  EXPECT_EQ(calls[1]["id"], "Az09_-") << r.body;
+  const json& results = out["messages"][2]["content"];
+  EXPECT_EQ(results[0]["tool_use_id"], "call_1____x") << r.body;
+  EXPECT_EQ(results[1]["tool_use_id"], "Az09_-") << r.body;
+}
+
 TEST(convert_behavior, openai_client_tool_loop_on_a_gemini_upstream_matches_results_by_id) {
   // Gemini sends no call ids: the client gets stable made-up ones...
   const json gemini_answer = {

@@ -355,6 +355,54 @@ TEST(convert_fast_paths, tool_inputs_become_minified_argument_strings) {
   EXPECT_GT(with_space, 100);  // most inputs had whitespace to remove
 }
 
+TEST(convert_fast_paths, escaped_keys_and_plain_values_are_read_by_their_characters) {
+  // Keys and plain values ("role", "type") without a backslash are read as views of the body;
+  // those with escapes must still be unescaped: each key and value below names a field or a
+  // block type only once unescaped, and the conversion must see them as such. One key is longer
+  // than 16 bytes with its escape past the first 16 (the backslash check takes 16 at a time).
+  const std::string body = with_room(
+      R"({"m\u006fdel":"claude-x","max_tokens":10,"m\u0065ssages":[{"r\u006fle":"\u0075ser",)"
+      R"("content":[{"typ\u0065":"t\u0065xt","text":"hi","x\"y":1},{"type":"tool_resul\u0074",)"
+      R"("tool_use_id":"toolu_1","content":"done"}]},{"role":"assistant","content":[{"type":)"
+      R"("tool_use","id":"toolu_1","name":"f","input":{"q\"k":"v\u00e9"}}]}],"tools":[{"name":)"
+      R"("f","input_schema":{"type":"object"}}],"tool_choice":{"type":"auto",)"
+      R"("disable_parallel_tool_us\u0065":true}})");
+  request_options opts;
+  opts.model = "gpt-4.1";
+  for (const bool shared : {false, true}) {
+    parsed_body parsed;
+    if (shared)
+      ASSERT_TRUE(inspect_body(wire_protocol::claude, body, body.capacity(), parsed).summary);
+    const convert_result r = convert_request(wire_protocol::claude, wire_protocol::openai, body,
+                                             body.capacity(), opts, shared ? &parsed : nullptr);
+    ASSERT_TRUE(r.ok()) << r.error;
+    const json out = json::parse(r.body);
+    ASSERT_EQ(out["messages"].size(), 3u) << out.dump();
+    EXPECT_EQ(out["messages"][0]["role"], "tool");
+    EXPECT_EQ(out["messages"][0]["content"], "done");
+    EXPECT_EQ(out["messages"][1]["role"], "user");
+    EXPECT_EQ(out["messages"][1]["content"], "hi");
+    EXPECT_EQ(out["messages"][2]["tool_calls"][0]["function"]["arguments"],
+              "{\"q\\\"k\":\"v\\u00e9\"}");
+    EXPECT_EQ(out["parallel_tool_calls"], false);
+  }
+  // The same for an OpenAI body read into Claude: roles, part types and the message keys.
+  const std::string openai = with_room(
+      R"({"model":"gpt-x","m\u0065ssages":[{"r\u006fle":"s\u0079stem","content":"be brief"},)"
+      R"({"role":"user","c\u006fntent":[{"t\u0079pe":"te\u0078t","text":"hello"}]}]})");
+  opts.model = "claude-x";
+  parsed_body parsed;
+  ASSERT_TRUE(inspect_body(wire_protocol::openai, openai, openai.capacity(), parsed).summary);
+  const convert_result r = convert_request(wire_protocol::openai, wire_protocol::claude, openai,
+                                           openai.capacity(), opts, &parsed);
+  ASSERT_TRUE(r.ok()) << r.error;
+  const json out = json::parse(r.body);
+  EXPECT_EQ(out["system"].dump(), R"("be brief")") << out.dump();
+  ASSERT_EQ(out["messages"].size(), 1u) << out.dump();
+  EXPECT_EQ(out["messages"][0]["role"], "user");
+  EXPECT_EQ(out["messages"][0]["content"], "hello") << out.dump();
+}
+
 TEST(convert_fast_paths, unescaped_text_stays_valid_while_the_memory_lives) {
   // decode_memory::plain writes unescaped text into blocks it never reallocates: 300 KB of
   // text of growing sizes (several blocks, some texts larger than a block) keep their views.
@@ -377,6 +425,38 @@ TEST(convert_fast_paths, unescaped_text_stays_valid_while_the_memory_lives) {
     views.push_back(memory.plain(aiclient::protocol::text_value{e, true}));
   std::vector<std::string> churn(64, std::string(8192, '#'));  // reuses freed memory, if any
   for (std::size_t i = 0; i < views.size(); ++i) ASSERT_EQ(views[i], expected[i]) << i;
+}
+
+TEST(convert_fast_paths, unescaping_agrees_with_a_reference_parser) {
+  // decode_memory::plain copies runs without a backslash 16 bytes at a time: every escape form,
+  // at every position relative to those 16 bytes, against nlohmann's reading of the string.
+  std::mt19937 rng(5);
+  const std::vector<std::string> pieces = {"a",
+                                           "\\\\",
+                                           "\\\"",
+                                           "\\n\\t\\r\\b\\f",
+                                           "\\/",
+                                           "\\u00e9",
+                                           "\\u20AC",
+                                           "\\u0041",
+                                           "\\ud83d\\ude00",
+                                           "\\ud800",
+                                           "\xc3\xa9",
+                                           std::string(20, 'z'),
+                                           "{\\\"k\\\":1}"};
+  for (int round = 0; round < 2000; ++round) {
+    std::string e(static_cast<std::size_t>(rng() % 40), 'x');
+    for (unsigned n = 1 + rng() % 6; n-- > 0;) e += pieces[rng() % pieces.size()];
+    e += std::string(static_cast<std::size_t>(rng() % 20), 'y');
+    aiclient::protocol::decode_memory memory;
+    const std::string_view plain = memory.plain(aiclient::protocol::text_value{e, true});
+    const json reference = json::parse("\"" + e + "\"", nullptr, false);
+    if (reference.is_discarded()) {  // a lone surrogate: nlohmann rejects it, plain keeps it
+      EXPECT_NE(e.find("\\ud800"), std::string::npos) << e;
+      continue;
+    }
+    EXPECT_EQ(plain, reference.get<std::string>()) << e;
+  }
 }
 
 }  // namespace
