@@ -325,28 +325,14 @@ class json_writer {
   /// The same for a literal key: one append of `"k":`.
   template <std::size_t N>
   void key(const char (&k)[N]) {
-    // The separating comma goes into the same append.
-    char buf[N + 3];
-    buf[0] = ',';
-    buf[1] = '"';
-    std::memcpy(buf + 2, k, N - 1);
-    buf[N + 1] = '"';
-    buf[N + 2] = ':';
-    const bool comma = needs_comma();
-    out_.append(buf + !comma, N + 2 + comma);
+    quoted<true>(k);
     after_key_ = true;
   }
   /// A string literal of the codecs (no character to escape): one append of `"s"` with its
   /// separator, not a scan for characters to escape.
   template <std::size_t N>
   void literal(const char (&s)[N]) {
-    char buf[N + 2];
-    buf[0] = ',';
-    buf[1] = '"';
-    std::memcpy(buf + 2, s, N - 1);
-    buf[N + 1] = '"';
-    const bool comma = needs_comma();
-    out_.append(buf + !comma, N + 1 + comma);
+    quoted<false>(s);
   }
   /// A string whose characters need no escaping (checked by the caller): `"s"` without the
   /// scan of string().
@@ -399,6 +385,18 @@ class json_writer {
   void end_string() { out_ += '"'; }
 
  private:
+  /// `"s"` (`"s":` for a key) in one append, the separating comma included when one is due.
+  template <bool Colon, std::size_t N>
+  void quoted(const char (&s)[N]) {
+    char buf[N + 3];
+    buf[0] = ',';
+    buf[1] = '"';
+    std::memcpy(buf + 2, s, N - 1);
+    buf[N + 1] = '"';
+    if constexpr (Colon) buf[N + 2] = ':';
+    const bool comma = needs_comma();
+    out_.append(buf + !comma, N + 1 + (Colon ? 1 : 0) + (comma ? 1 : 0));
+  }
   // Open containers: bit d of first_ says whether the container at depth d has no element yet
   // (deeper levels, which the codecs never reach, live in deep_).
   void push_level() {
