@@ -1228,7 +1228,8 @@ awaitable<void> handle_request(handler_env& env, incoming_request& req, client_c
       if (f != upstream::failure::none || convert) {
         co_await send_error(ch, r.proto, status, upstream_msg);
       } else {
-        co_await ch.send_response(status, relayed_headers(resp), std::move(err_body));
+        const std::vector<header_view> headers = relayed_header_views(resp);  // resp outlives it
+        co_await ch.send_response(status, headers, std::move(err_body));
       }
       co_return;
     }

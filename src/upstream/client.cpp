@@ -279,13 +279,7 @@ void append_host_header(std::string& out, const url& u) {
   if (v6) out.push_back(']');
 }
 
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (!detail::token_chars[static_cast<unsigned char>(c)]) return false;
-  }
-  return true;
-}
+using detail::is_token;
 
 bool is_field_value(std::string_view s) {
   // A loop, not find_first_of (which calls memchr once per character of `s`).

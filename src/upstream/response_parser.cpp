@@ -20,13 +20,6 @@ namespace {
 namespace http = boost::beast::http;
 using namespace std::string_view_literals;
 
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (const char c : s)
-    if (!token_chars[static_cast<unsigned char>(c)]) return false;
-  return true;
-}
-
 /// Index of the first control character of `s` other than HTAB (DEL included), or s.size():
 /// what ends a header line, or makes a value or reason phrase invalid. 16 bytes at a time.
 std::size_t first_control(std::string_view s) noexcept {

@@ -28,6 +28,13 @@ constexpr std::array<bool, 256> token_table() {
   return t;
 }
 inline constexpr std::array<bool, 256> token_chars = token_table();
+/// A token: one or more tchar (methods, field names, transfer codings).
+inline bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (const char c : s)
+    if (!token_chars[static_cast<unsigned char>(c)]) return false;
+  return true;
+}
 
 /// Where a header field's name and value are in the header buffer.
 struct field_pos {

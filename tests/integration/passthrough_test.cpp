@@ -243,6 +243,8 @@ TEST(upstream_errors, upstream_4xx_passes_through) {
       R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: required"}})";
   auto e = json_answer(err);
   e.status = 400;
+  e.headers.emplace_back("Request-Id", "req-400");
+  e.headers.emplace_back("Set-Cookie", "upstream=secret");
   up.push(e);
   running_server srv(test_settings("claude-custom"),
                      one_instance_pool("claude-custom", up.base_url()));
@@ -250,6 +252,10 @@ TEST(upstream_errors, upstream_4xx_passes_through) {
                         claude_body);
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.body, err);
+  // Its relayable headers with it, the others not.
+  EXPECT_EQ(r.headers["request-id"], "req-400");
+  EXPECT_EQ(r.headers["content-type"], "application/json");
+  EXPECT_EQ(r.headers.count("set-cookie"), 0u);
 }
 
 TEST(upstream_errors, stream_cut_mid_way_ends_with_an_error_event) {

@@ -234,6 +234,15 @@ TEST(response_parser, malformed_answers_are_errors_beast_also_reports) {
   }
 }
 
+TEST(response_parser, a_status_line_without_a_reason_phrase_is_taken) {
+  // "HTTP/1.1 200" without the space before an empty reason: Beast refuses it; taken here.
+  const outcome got = parse({"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok"}, 64);
+  EXPECT_FALSE(got.ec) << got.ec.message();
+  EXPECT_TRUE(got.done);
+  EXPECT_EQ(got.status, 200u);
+  EXPECT_EQ(got.body, "ok");
+}
+
 TEST(response_parser, a_folded_field_is_refused) {
   // obs-fold: RFC 9112 lets a recipient refuse it (Beast unfolds it).
   EXPECT_EQ(parse({"HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\nContent-Length: 0\r\n\r\n"}, 64).ec,
