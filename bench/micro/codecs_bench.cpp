@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,38 @@ struct fixtures {
   std::string claude_tool_message = bench::anthropic_tool_message();
   std::string openai_stream = bench::openai_long_stream(115000);
   std::string claude_stream = bench::anthropic_long_stream(115000);
+  // Gemini bodies: the same conversation, answers and stream in Gemini's wire shape, written by
+  // the gateway's own Claude -> Gemini conversion (the shape it sends to Gemini upstreams).
+  std::string large_gemini = to_gemini_request(large_claude);
+  std::string gemini_response = to_gemini_response(claude_message);
+  std::string gemini_tool_response = to_gemini_response(claude_tool_message);
+  std::string gemini_stream = to_gemini_stream(claude_stream);
+
+ private:
+  static std::string to_gemini_request(const std::string& claude) {
+    proto::request_options o;
+    o.model = "gemini-2.5-pro";
+    auto r = proto::convert_request(wire_protocol::claude, wire_protocol::gemini, claude, o);
+    if (!r.ok()) throw std::runtime_error("gemini request fixture: " + r.error);
+    return std::move(r.body);
+  }
+  static std::string to_gemini_response(const std::string& claude) {
+    auto r = proto::convert_response(wire_protocol::claude, wire_protocol::gemini, claude,
+                                     "gemini-2.5-pro");
+    if (!r.ok()) throw std::runtime_error("gemini response fixture: " + r.error);
+    return std::move(r.body);
+  }
+  static std::string to_gemini_stream(const std::string& claude) {
+    proto::stream_options o;
+    o.model = "gemini-2.5-pro";
+    o.gemini_sse = true;  // what the gateway asks Gemini upstreams for (alt=sse)
+    auto c = proto::stream_converter::make(wire_protocol::claude, wire_protocol::gemini, o);
+    std::string out;
+    c->feed(claude, out);
+    c->finish(out);
+    if (c->failed()) throw std::runtime_error("gemini stream fixture: conversion failed");
+    return out;
+  }
 };
 
 const fixtures& fx() {
@@ -78,6 +111,8 @@ BENCHMARK_CAPTURE(inspect, openai_115k, wire_protocol::openai, &fx().large_opena
     ->Name("inspect_body/openai_115k");
 BENCHMARK_CAPTURE(inspect, claude_115k, wire_protocol::claude, &fx().large_claude)
     ->Name("inspect_body/claude_115k");
+BENCHMARK_CAPTURE(inspect, gemini_115k, wire_protocol::gemini, &fx().large_gemini)
+    ->Name("inspect_body/gemini_115k");
 BENCHMARK_CAPTURE(inspect, openai_small, wire_protocol::openai, &fx().small_openai)
     ->Name("inspect_body/openai_small");
 
@@ -125,6 +160,12 @@ BENCHMARK_CAPTURE(convert_req, o2c, wire_protocol::openai, wire_protocol::claude
 BENCHMARK_CAPTURE(convert_req, c2g, wire_protocol::claude, wire_protocol::gemini,
                   &fx().large_claude)
     ->Name("convert_request/claude_to_gemini/115k");
+BENCHMARK_CAPTURE(convert_req, g2o, wire_protocol::gemini, wire_protocol::openai,
+                  &fx().large_gemini)
+    ->Name("convert_request/gemini_to_openai/115k");
+BENCHMARK_CAPTURE(convert_req, g2c, wire_protocol::gemini, wire_protocol::claude,
+                  &fx().large_gemini)
+    ->Name("convert_request/gemini_to_claude/115k");
 BENCHMARK_CAPTURE(convert_req, c2o_small, wire_protocol::claude, wire_protocol::openai,
                   &fx().small_claude)
     ->Name("convert_request/claude_to_openai/small");
@@ -194,6 +235,12 @@ BENCHMARK_CAPTURE(convert_resp, o2c_tools, wire_protocol::openai, wire_protocol:
 BENCHMARK_CAPTURE(convert_resp, c2o_tools, wire_protocol::claude, wire_protocol::openai,
                   &fx().claude_tool_message)
     ->Name("convert_response/claude_to_openai/tool_calls");
+BENCHMARK_CAPTURE(convert_resp, g2o, wire_protocol::gemini, wire_protocol::openai,
+                  &fx().gemini_response)
+    ->Name("convert_response/gemini_to_openai/small");
+BENCHMARK_CAPTURE(convert_resp, g2c_tools, wire_protocol::gemini, wire_protocol::claude,
+                  &fx().gemini_tool_response)
+    ->Name("convert_response/gemini_to_claude/tool_calls");
 
 // ---- streams: fed in 4 KB pieces, as reads from an upstream socket ---------------------------
 
@@ -225,6 +272,12 @@ BENCHMARK_CAPTURE(stream_conv, c2o, wire_protocol::claude, wire_protocol::openai
 BENCHMARK_CAPTURE(stream_conv, c2g, wire_protocol::claude, wire_protocol::gemini,
                   &fx().claude_stream)
     ->Name("stream_converter/claude_to_gemini/115k");
+BENCHMARK_CAPTURE(stream_conv, g2o, wire_protocol::gemini, wire_protocol::openai,
+                  &fx().gemini_stream)
+    ->Name("stream_converter/gemini_to_openai/115k");
+BENCHMARK_CAPTURE(stream_conv, g2c, wire_protocol::gemini, wire_protocol::claude,
+                  &fx().gemini_stream)
+    ->Name("stream_converter/gemini_to_claude/115k");
 
 void framer(benchmark::State& st, const std::string* s) {
   for (auto _ : st) {
@@ -257,6 +310,7 @@ void parser(benchmark::State& st, const std::string* s) {
 }
 BENCHMARK_CAPTURE(parser, openai, &fx().openai_stream)->Name("sse_parser/openai_stream/115k");
 BENCHMARK_CAPTURE(parser, claude, &fx().claude_stream)->Name("sse_parser/claude_stream/115k");
+BENCHMARK_CAPTURE(parser, gemini, &fx().gemini_stream)->Name("sse_parser/gemini_stream/115k");
 
 #ifdef BENCH_HAVE_KIRO
 // AWS event-stream (Kiro): ~115 KB of assistantResponseEvent messages.
