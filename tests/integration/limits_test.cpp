@@ -1,8 +1,11 @@
 // Client-side limits: connection count, slow headers, oversized headers, keep-alive.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "harness.hpp"
 
@@ -271,6 +274,180 @@ TEST(limits, keep_alive_serves_several_requests_on_one_connection) {
        pos = answer.find("HTTP/1.1 200", pos + 1))
     ++count;
   EXPECT_EQ(count, 3u) << answer;
+}
+
+// --- A body with a Content-Length: read by the session straight into the body string ---
+
+/// An OpenAI request whose content is `size` bytes of a pattern that shows a lost, repeated or
+/// misplaced piece (it is passed through to the upstream byte for byte).
+std::string patterned_body(std::size_t size) {
+  std::string content(size, 'a');
+  for (std::size_t i = 0; i < size; ++i)
+    content[i] = static_cast<char>('a' + ((i * 2654435761u) >> 16) % 26);
+  return R"({"model":"gpt-4o","messages":[{"role":"user","content":")" + content + R"("}]})";
+}
+
+std::string post_head(const std::string& body, const std::string& extra = "") {
+  return "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+         extra + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+}
+
+/// Writes `data` in pieces ending at `cuts` (offsets into it), `pause` apart.
+void write_in_pieces(tcp::socket& sock, const std::string& data, std::vector<std::size_t> cuts,
+                     std::chrono::milliseconds pause) {
+  cuts.push_back(data.size());
+  std::size_t at = 0;
+  for (const std::size_t cut : cuts) {
+    if (at > 0) std::this_thread::sleep_for(pause);
+    asio::write(sock, asio::buffer(data.data() + at, cut - at));
+    at = cut;
+  }
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t count = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1))
+    ++count;
+  return count;
+}
+
+TEST(content_length_body, arriving_in_pieces_with_pauses_it_reaches_the_upstream_whole) {
+  fake_upstream up;
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  // 600 KB: more than one step of the body string's growth (256 KB, then doubling).
+  const std::string body = patterned_body(600 * 1024);
+  const std::string head = post_head(body, "Connection: close\r\n");
+  asio::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+  // Some of the body with the header, then pieces 50 ms apart, one across a growth step.
+  write_in_pieces(sock, head + body, {head.size() + 100, head.size() + 70000, head.size() + 300000},
+                  50ms);
+  const std::string answer = read_until_close(sock, 5s);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer.substr(0, 300);
+  const auto seen = up.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(seen[0].body == body)
+      << "received " << seen[0].body.size() << " bytes of " << body.size();
+}
+
+TEST(content_length_body, a_pipelined_request_after_it_in_the_same_write_is_served) {
+  fake_upstream up;
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  // Small: both requests, bodies included, come with the first read of the header (the first
+  // body is taken from the connection's buffer, up to its length only). Large: the first
+  // body is mostly read from the socket, which must stop at its end.
+  for (const std::size_t size : {std::size_t{20}, std::size_t{150 * 1024}}) {
+    const std::string one = patterned_body(size);
+    const std::string two = patterned_body(size + 3);
+    const std::string both = post_head(one) + one + post_head(two, "Connection: close\r\n") + two;
+    const std::size_t before = up.requests().size();
+    const std::string answer = exchange_raw(srv.port(), both);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << "size " << size << ": " << answer;
+    EXPECT_EQ(count_of(answer, "HTTP/1.1 200"), 2u) << "size " << size << ": " << answer;
+    const auto seen = up.requests();
+    ASSERT_EQ(seen.size(), before + 2) << "size " << size;
+    EXPECT_TRUE(seen[before].body == one) << "size " << size;
+    EXPECT_TRUE(seen[before + 1].body == two) << "size " << size;
+  }
+}
+
+TEST(content_length_body, all_of_it_with_the_header_is_taken_from_the_buffer) {
+  fake_upstream up;
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  const std::string body = patterned_body(100);
+  // With Expect: 100-continue too: the body is already there, so no 100 Continue is sent.
+  const std::string answer = exchange_raw(
+      srv.port(), post_head(body, "Connection: close\r\nExpect: 100-continue\r\n") + body);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  const auto seen = up.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].body, body);
+}
+
+TEST(content_length_body, expect_100_continue_is_answered_before_the_body_is_read) {
+  fake_upstream up;
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  const std::string body = patterned_body(1000);
+  asio::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+  asio::write(sock, asio::buffer(post_head(body, "Connection: close\r\nExpect: 100-continue\r\n")));
+  std::string interim(25, '\0');
+  asio::read(sock, asio::buffer(interim));
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  asio::write(sock, asio::buffer(body));
+  const std::string answer = read_until_close(sock, 5s);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  const auto seen = up.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].body, body);
+}
+
+TEST(content_length_body, a_peer_that_ends_its_side_mid_body_gets_400_partial_message) {
+  fake_upstream up;
+  running_server srv(test_settings("openai-custom"),
+                     one_instance_pool("openai-custom", up.base_url() + "/v1"));
+  const std::string body = patterned_body(200 * 1024);
+  const std::string head = post_head(body);
+  // Cut with the header (the rest never comes), and cut after a piece read from the socket.
+  for (const std::size_t cut : {head.size() + 10, head.size() + 100000}) {
+    asio::io_context ioc;
+    tcp::socket sock(ioc);
+    sock.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+    write_in_pieces(sock, (head + body).substr(0, cut), {head.size() + 10}, 50ms);
+    std::this_thread::sleep_for(50ms);
+    sock.shutdown(tcp::socket::shutdown_send);
+    const std::string answer = read_until_close(sock, 5s);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << "cut " << cut << ": " << answer;
+    EXPECT_NE(answer.find("malformed HTTP request body: partial message"), std::string::npos)
+        << answer;
+    for (int i = 0; i < 100 && srv.get().open_connections() > 0; ++i)
+      std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(srv.get().open_connections(), 0) << "cut " << cut;
+  }
+  EXPECT_EQ(up.requests().size(), 0u);  // never reached a handler
+}
+
+TEST(content_length_body, a_body_still_arriving_after_body_timeout_is_cut_off) {
+  // Pieces 100 ms apart, each well within BODY_TIMEOUT_MS, the whole body not: the timeout
+  // is the whole body's, not each read's.
+  auto s = test_settings();
+  s.body_timeout_ms = 300;
+  running_server srv(s, {});
+  const std::string body = patterned_body(1000);
+  const std::string head = post_head(body, "Connection: close\r\n");
+  asio::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+  asio::write(sock, asio::buffer(head + body.substr(0, 10)));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    for (std::size_t at = 10; at + 10 < body.size(); at += 10) {
+      std::this_thread::sleep_for(100ms);
+      boost::system::error_code ec;
+      asio::write(sock, asio::buffer(body.data() + at, 10), ec);
+      if (ec || stop || std::chrono::steady_clock::now() - t0 > 3s) break;
+    }
+  });
+  for (int i = 0; i < 500 && srv.get().open_connections() < 1; ++i)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(srv.get().open_connections(), 1);
+  for (int i = 0; i < 500 && srv.get().open_connections() > 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(srv.get().open_connections(), 0);
+  EXPECT_GE(elapsed, 290ms);
+  EXPECT_LT(elapsed, 300ms + timeout_slop);
+  stop = true;
+  trickle.join();
+  const std::string answer = read_until_close(sock, 2s);
+  EXPECT_EQ(answer, "");  // the connection just ends
 }
 
 }  // namespace
