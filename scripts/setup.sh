@@ -40,6 +40,12 @@ if (( ${#missing[@]} )); then
 fi
 
 if (( with_tests )); then
+  # The SDK tests use node --test options of Node.js 20 (Debian 12's own nodejs is 18).
+  node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  if (( node_major < 20 )); then
+    echo "setup: the SDK tests need Node.js 20 or later; found $(node --version 2>/dev/null || echo none)" >&2
+    exit 1
+  fi
   # The official SDKs for the SDK tests, at the versions pinned in tests/sdk/package-lock.json.
   if [[ -f tests/sdk/package.json ]]; then
     stamp=tests/sdk/node_modules/.aiclient-stamp
