@@ -304,6 +304,15 @@ void write_in_pieces(tcp::socket& sock, const std::string& data, std::vector<std
   }
 }
 
+/// The answer is a 200 and the upstream got exactly one request, with `body` byte for byte.
+void expect_relayed_once(const std::string& answer, fake_upstream& up, const std::string& body) {
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer.substr(0, 300);
+  const auto seen = up.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(seen[0].body == body)
+      << "received " << seen[0].body.size() << " bytes of " << body.size();
+}
+
 std::size_t count_of(const std::string& text, const std::string& what) {
   std::size_t count = 0;
   for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1))
@@ -324,12 +333,7 @@ TEST(content_length_body, arriving_in_pieces_with_pauses_it_reaches_the_upstream
   // Some of the body with the header, then pieces 50 ms apart, one across a growth step.
   write_in_pieces(sock, head + body, {head.size() + 100, head.size() + 70000, head.size() + 300000},
                   50ms);
-  const std::string answer = read_until_close(sock, 5s);
-  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer.substr(0, 300);
-  const auto seen = up.requests();
-  ASSERT_EQ(seen.size(), 1u);
-  EXPECT_TRUE(seen[0].body == body)
-      << "received " << seen[0].body.size() << " bytes of " << body.size();
+  expect_relayed_once(read_until_close(sock, 5s), up, body);
 }
 
 TEST(content_length_body, a_pipelined_request_after_it_in_the_same_write_is_served) {
@@ -362,10 +366,7 @@ TEST(content_length_body, all_of_it_with_the_header_is_taken_from_the_buffer) {
   // With Expect: 100-continue too: the body is already there, so no 100 Continue is sent.
   const std::string answer = exchange_raw(
       srv.port(), post_head(body, "Connection: close\r\nExpect: 100-continue\r\n") + body);
-  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
-  const auto seen = up.requests();
-  ASSERT_EQ(seen.size(), 1u);
-  EXPECT_EQ(seen[0].body, body);
+  expect_relayed_once(answer, up, body);
 }
 
 TEST(content_length_body, expect_100_continue_is_answered_before_the_body_is_read) {
@@ -381,11 +382,7 @@ TEST(content_length_body, expect_100_continue_is_answered_before_the_body_is_rea
   asio::read(sock, asio::buffer(interim));
   EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
   asio::write(sock, asio::buffer(body));
-  const std::string answer = read_until_close(sock, 5s);
-  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
-  const auto seen = up.requests();
-  ASSERT_EQ(seen.size(), 1u);
-  EXPECT_EQ(seen[0].body, body);
+  expect_relayed_once(read_until_close(sock, 5s), up, body);
 }
 
 TEST(content_length_body, a_peer_that_ends_its_side_mid_body_gets_400_partial_message) {
