@@ -24,7 +24,7 @@ namespace aiclient::protocol {
 
 namespace {
 
-// Bodies up to this size keep their buffers for the next decode of the thread; larger ones give
+// Bodies up to this size keep their buffers for the next use of a scratch; larger ones give
 // them back, so one huge body does not pin several times its size per thread.
 constexpr std::size_t keep_capacity = std::size_t{1} << 20;
 // Scratches kept per thread (a conversion holds one or two at a time).
@@ -71,13 +71,17 @@ void return_scratch(std::unique_ptr<json_scratch> s) {
   if (!s) return;
   scratch_cache& c = cache();
   if (!c.alive || c.free.size() >= max_cached) return;
-  if (s->cap > keep_capacity + simdjson::SIMDJSON_PADDING) {
-    s->buf.reset();
-    s->cap = 0;
-  }
-  if (s->parser.capacity() > keep_capacity) s->parser = od::parser{};
-  if (s->quotes.capacity() > keep_capacity / 64 + 1) std::vector<std::uint64_t>().swap(s->quotes);
+  s->trim();
   c.free.push_back(std::move(s));
+}
+
+void json_scratch::trim() {
+  if (cap > keep_capacity + simdjson::SIMDJSON_PADDING) {
+    buf.reset();
+    cap = 0;
+  }
+  if (parser.capacity() > keep_capacity) parser = od::parser{};
+  if (quotes.capacity() > keep_capacity / 64 + 1) std::vector<std::uint64_t>().swap(quotes);
 }
 
 decode_memory::decode_memory() noexcept = default;

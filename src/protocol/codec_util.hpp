@@ -35,6 +35,9 @@ struct json_scratch {
   /// Where the parser reads `body`: in place when `allocated` bytes at body.data() leave room
   /// for simdjson's padding, else a padded copy in `buf` (and `allocated` becomes its size).
   const char* padded(std::string_view body, std::size_t& allocated);
+  /// Gives back buffers grown past what a typical body needs (1 MB), so that one huge body
+  /// does not pin several times its size per thread.
+  void trim();
 };
 
 /// Borrows a scratch from the thread's small cache (or makes one).

@@ -19,17 +19,11 @@ namespace od = simdjson::ondemand;
 static_assert(json_padding >= simdjson::SIMDJSON_PADDING);
 using simdjson::error_code;
 
-// Per-thread simdjson state: the on-demand parser (its index and string buffers grow to the
-// largest body seen) and a padded copy of the body (simdjson reads up to SIMDJSON_PADDING bytes
-// past the end). Both are reused across calls so a typical request allocates nothing here.
-using inspect_scratch = json_scratch;
-
-// Bodies up to this size keep their buffers for the next call; larger ones give them back, so
-// one huge request does not pin ~7x its size of memory per thread.
-constexpr std::size_t keep_capacity = std::size_t{1} << 20;
-
-inspect_scratch& scratch() {
-  thread_local inspect_scratch s;
+// The thread's simdjson state for the calls that read a body once (the on-demand parser, its
+// buffers grown to the largest body seen, and a padded copy of the body): reused across calls,
+// so a typical request allocates nothing here.
+json_scratch& scratch() {
+  thread_local json_scratch s;
   return s;
 }
 
@@ -43,13 +37,7 @@ class padded_input {
     base_ = s_.padded(body, allocated);
     cap_ = allocated;
   }
-  ~padded_input() {
-    if (s_.cap > keep_capacity + simdjson::SIMDJSON_PADDING) {
-      s_.buf.reset();
-      s_.cap = 0;
-    }
-    if (s_.parser.capacity() > keep_capacity) s_.parser = od::parser{};
-  }
+  ~padded_input() { s_.trim(); }
   padded_input(const padded_input&) = delete;
   padded_input& operator=(const padded_input&) = delete;
 
@@ -61,7 +49,7 @@ class padded_input {
   std::size_t offset(const char* p) const { return static_cast<std::size_t>(p - base_); }
 
  private:
-  inspect_scratch& s_;
+  json_scratch& s_;
   std::size_t size_;
   const char* base_ = nullptr;
   std::size_t cap_ = 0;
@@ -75,17 +63,13 @@ std::string malformed(error_code e) {
   return msg;
 }
 
-bool is_json_ws(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 std::string_view trim_trailing_ws(std::string_view s) {
-  while (!s.empty() && is_json_ws(s.back())) s.remove_suffix(1);
+  while (!s.empty() && codec::is_ws(s.back())) s.remove_suffix(1);
   return s;
 }
 
 bool only_ws(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), is_json_ws);
+  return std::all_of(s.begin(), s.end(), codec::is_ws);
 }
 
 // Opens the root object, or explains why the body is not one.

@@ -50,41 +50,32 @@ std::string join_path(std::string_view base_path, std::string_view suffix) {
   return p;
 }
 
-// The upstream URL of a pass-through to a base URL, parsed and joined once per thread and
-// (base URL, operation) instead of on every attempt. Null when the base URL is unusable.
-const upstream::url* passthrough_target(const std::string& base_url, protocol::wire_protocol proto,
-                                        operation op) {
-  struct entry {
-    std::string base_url;
-    protocol::wire_protocol proto;
-    operation op;
-    std::optional<upstream::url> target;
-  };
-  // Bounded: a reload with new URLs pushes the oldest entries out.
-  static constexpr std::size_t max_entries = 64;
-  thread_local std::vector<entry> cache;
-  for (const auto& e : cache)
-    if (e.op == op && e.proto == proto && e.base_url == base_url)
-      return e.target ? &*e.target : nullptr;
-  auto target = upstream::url::parse(base_url);
-  if (target && target->path.find('?') == std::string::npos) {
-    std::string suffix;
-    if (proto == protocol::wire_protocol::openai) {
-      // OPENAI_BASE_URL ends in /v1.
-      suffix = op == operation::list_models ? "/models" : "/chat/completions";
-    } else {
-      // CLAUDE_BASE_URL is the bare origin.
-      suffix = op == operation::list_models    ? "/v1/models"
-               : op == operation::count_tokens ? "/v1/messages/count_tokens"
-                                               : "/v1/messages";
-    }
-    target->path = join_path(target->path, suffix);
-  } else {
-    target.reset();
+// The upstream URL of a pass-through to `inst`: its base URL joined with the operation's path.
+// nullopt, with `error` set, when the base URL is unusable.
+std::optional<upstream::url> passthrough_url(const pool::instance& inst,
+                                             protocol::wire_protocol proto, operation op,
+                                             std::string* error) {
+  auto target = upstream::url::parse(inst.base_url);
+  if (!target) {
+    if (error) *error = "instance " + inst.uuid + " of " + inst.type + " has an unusable base URL";
+    return std::nullopt;
   }
-  if (cache.size() >= max_entries) cache.erase(cache.begin());
-  cache.push_back(entry{base_url, proto, op, std::move(target)});
-  return cache.back().target ? &*cache.back().target : nullptr;
+  if (target->path.find('?') != std::string::npos) {
+    if (error) *error = "instance " + inst.uuid + " base URL must not carry a query";
+    return std::nullopt;
+  }
+  std::string suffix;
+  if (proto == protocol::wire_protocol::openai) {
+    // OPENAI_BASE_URL ends in /v1.
+    suffix = op == operation::list_models ? "/models" : "/chat/completions";
+  } else {
+    // CLAUDE_BASE_URL is the bare origin.
+    suffix = op == operation::list_models    ? "/v1/models"
+             : op == operation::count_tokens ? "/v1/messages/count_tokens"
+                                             : "/v1/messages";
+  }
+  target->path = join_path(target->path, suffix);
+  return target;
 }
 
 // The part of every pass-through to `inst` that does not depend on the client request: the
@@ -113,11 +104,11 @@ upstream::request fixed_part(const pool::instance& inst, const upstream::url& ta
   return req;
 }
 
-// fixed_part() of `inst`, checked and formatted once per thread: a pass-through then formats
-// only the client's protocol headers and its length. Keyed by the instance's uuid and checked
-// against what the head is made of, so a reload or a refreshed OAuth token replaces the entry.
+// fixed_part() of `inst` (its URL parsed and joined too), checked and formatted once per thread
+// and operation: a pass-through then formats only the client's protocol headers and its length.
+// Keyed by the instance's uuid and checked against what the head is made of, so a reload or a
+// refreshed OAuth token replaces the entry.
 std::shared_ptr<const upstream::prepared_head> prepared_for(const pool::instance& inst,
-                                                            const upstream::url& target,
                                                             protocol::wire_protocol proto,
                                                             operation op, std::string* error) {
   struct entry {
@@ -138,8 +129,14 @@ std::shared_ptr<const upstream::prepared_head> prepared_for(const pool::instance
     slot = &e;  // the same instance with other credentials or URL: replaced
     break;
   }
-  auto head = upstream::prepare(fixed_part(inst, target, proto, op), error);
-  if (!head) return nullptr;
+  const auto target = passthrough_url(inst, proto, op, error);
+  if (!target) return nullptr;
+  std::string err;
+  auto head = upstream::prepare(fixed_part(inst, *target, proto, op), &err);
+  if (!head) {
+    if (error) *error = "instance " + inst.uuid + " of " + inst.type + ": " + err;
+    return nullptr;
+  }
   if (!slot) {
     if (cache.size() >= max_entries) cache.erase(cache.begin());
     slot = &cache.emplace_back();
@@ -158,26 +155,17 @@ std::shared_ptr<const upstream::prepared_head> prepared_for(const pool::instance
 bool build_passthrough(const pool::instance& inst, passthrough_input in, upstream::request& req,
                        std::string* error) {
   const auto proto = native_protocol(inst.type);
-  const upstream::url* target = proto ? passthrough_target(inst.base_url, *proto, in.op) : nullptr;
-  if (!target) {
-    const auto base = upstream::url::parse(inst.base_url);
-    if (error) {
-      *error = base && proto
-                   ? "instance " + inst.uuid + " base URL must not carry a query"
-                   : "instance " + inst.uuid + " of " + inst.type + " has an unusable base URL";
-    }
+  if (!proto) {
+    if (error) *error = "instance " + inst.uuid + " of " + inst.type + " has an unusable base URL";
     return false;
   }
+  auto head = prepared_for(inst, *proto, in.op, error);
+  if (!head) return false;
   if (const std::string q = strip_key_param(in.query); !q.empty()) {
-    req = fixed_part(inst, *target, *proto, in.op);  // a one-off target: formatted by send()
+    req = head->base;  // a one-off target: formatted by send()
     req.target.path += "?" + q;
   } else {
-    std::string err;
-    req.prepared = prepared_for(inst, *target, *proto, in.op, &err);
-    if (!req.prepared) {
-      if (error) *error = "instance " + inst.uuid + " of " + inst.type + ": " + err;
-      return false;
-    }
+    req.prepared = std::move(head);
   }
   bool has_version = false;
   if (in.client_headers) {

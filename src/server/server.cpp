@@ -124,10 +124,7 @@ class request_parser final : public http::basic_parser<true> {
     field_pos f{static_cast<std::uint32_t>(head_.size()), static_cast<std::uint32_t>(name.size()),
                 0, static_cast<std::uint32_t>(value.size())};
     head_.append(name);
-    for (std::size_t i = f.name_at; i < head_.size(); ++i) {
-      const char c = head_[i];
-      if (c >= 'A' && c <= 'Z') head_[i] = static_cast<char>(c - 'A' + 'a');
-    }
+    util::lower_in_place(head_.data() + f.name_at, head_.data() + head_.size());
     f.value_at = static_cast<std::uint32_t>(head_.size());
     head_.append(value);
     fields_.push_back(f);
@@ -380,8 +377,7 @@ void session::append_head(std::string& out, int status, std::span<const header_v
     // upstream spelled them).
     const std::size_t at = out.size();
     out.append(name);
-    for (auto it = out.begin() + static_cast<std::ptrdiff_t>(at); it != out.end(); ++it)
-      if (*it >= 'A' && *it <= 'Z') *it = static_cast<char>(*it + ('a' - 'A'));
+    util::lower_in_place(out.data() + at, out.data() + out.size());
     out.append(": "sv);
     out.append(value);
     out.append("\r\n"sv);
@@ -447,8 +443,10 @@ awaitable<bool> session::send_chunk(std::string_view data) {
   if (data.empty()) co_return true;
   bytes_ += data.size();
   char size_line[24];
-  const int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
-  out_.assign(size_line, static_cast<std::size_t>(len));
+  char* size_end = std::to_chars(size_line, size_line + 20, data.size(), 16).ptr;
+  *size_end++ = '\r';
+  *size_end++ = '\n';
+  out_.assign(size_line, static_cast<std::size_t>(size_end - size_line));
   if (data.size() <= 4096) {
     out_.append(data);
     out_.append("\r\n");

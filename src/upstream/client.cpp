@@ -258,25 +258,13 @@ bool is_ip_literal(const std::string& host) {
   return !ec;
 }
 
-/// Appends url::authority() ("host:port", brackets for IPv6) without a temporary string.
-void append_authority(std::string& out, const url& u) {
-  const bool v6 = u.host.find(':') != std::string::npos;
-  if (v6) out.push_back('[');
-  out.append(u.host);
-  if (v6) out.push_back(']');
-  char port[8] = {':'};
-  const auto end = std::to_chars(port + 1, port + sizeof port, u.port).ptr;
-  out.append(port, static_cast<std::size_t>(end - port));
-}
-
 /// Appends the Host header value: the port is left out when it is the scheme's default.
 void append_host_header(std::string& out, const url& u) {
   const bool default_port = (u.tls() && u.port == 443) || (!u.tls() && u.port == 80);
-  if (!default_port) return append_authority(out, u);
-  const bool v6 = u.host.find(':') != std::string::npos;
-  if (v6) out.push_back('[');
-  out.append(u.host);
-  if (v6) out.push_back(']');
+  if (default_port)
+    u.append_host(out);
+  else
+    u.append_authority(out);
 }
 
 using detail::is_token;
@@ -298,7 +286,7 @@ void append_pool_key(std::string& out, const url& u) {
   out.reserve(u.scheme.size() + u.host.size() + 16);
   out.append(u.scheme);
   out.append("://"sv);
-  append_authority(out, u);
+  u.append_authority(out);
 }
 
 /// Appends the request line and the Host field.
@@ -307,7 +295,7 @@ void append_start(std::string& h, std::string_view method, const url& target, bo
   h.push_back(' ');
   if (absolute_form) {
     h.append("http://"sv);
-    append_authority(h, target);
+    target.append_authority(h);
   }
   h.append(target.path);
   h.append(" HTTP/1.1\r\nHost: "sv);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
 #include <cstring>
 
 namespace aiclient::upstream {
@@ -36,13 +37,22 @@ bool is_path_char(char c) noexcept {
 
 std::string url::authority() const {
   std::string out;
-  bool v6 = host.find(':') != std::string::npos;
-  if (v6) out += '[';
-  out += host;
-  if (v6) out += ']';
-  out += ':';
-  out += std::to_string(port);
+  append_authority(out);
   return out;
+}
+
+void url::append_authority(std::string& out) const {
+  append_host(out);
+  char digits[8] = {':'};
+  const auto end = std::to_chars(digits + 1, digits + sizeof digits, port).ptr;
+  out.append(digits, static_cast<std::size_t>(end - digits));
+}
+
+void url::append_host(std::string& out) const {
+  const bool v6 = host.find(':') != std::string::npos;
+  if (v6) out.push_back('[');
+  out.append(host);
+  if (v6) out.push_back(']');
 }
 
 std::optional<url> url::parse(std::string_view s) {

@@ -15,6 +15,10 @@ struct url {
   bool tls() const noexcept { return scheme == "https"; }
   /// "host:port" with brackets for IPv6, as a Host header / CONNECT target wants it.
   std::string authority() const;
+  /// Appends authority() to `out` (no temporary string).
+  void append_authority(std::string& out) const;
+  /// Appends the host, in brackets for IPv6.
+  void append_host(std::string& out) const;
   /// Parses "http[s]://host[:port][/path][?query]". No userinfo, no fragment.
   static std::optional<url> parse(std::string_view s);
 };

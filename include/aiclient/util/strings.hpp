@@ -10,11 +10,16 @@ bool iequals(std::string_view a, std::string_view b) noexcept;
 bool istarts_with(std::string_view s, std::string_view prefix) noexcept;
 /// ASCII lower-case copy.
 std::string to_lower(std::string_view s);
-/// Lower-cases ASCII letters in place (other bytes untouched; no locale, no call per byte).
-inline void lower_in_place(std::string& s) noexcept {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+/// Lower-cases the ASCII letters of [first, last) in place (other bytes untouched; no locale,
+/// no call per byte).
+inline void lower_in_place(char* first, char* last) noexcept {
+  for (; first != last; ++first) {
+    if (*first >= 'A' && *first <= 'Z') *first = static_cast<char>(*first - 'A' + 'a');
   }
+}
+/// The same for a whole string.
+inline void lower_in_place(std::string& s) noexcept {
+  lower_in_place(s.data(), s.data() + s.size());
 }
 /// Compares two secrets in time that depends only on their lengths, not on their content.
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
